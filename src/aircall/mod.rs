@@ -1,0 +1,3 @@
+//! Aircall: the webhook payloads it sends us.
+
+pub mod webhook;

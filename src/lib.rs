@@ -1,0 +1,10 @@
+//! Switchboard: a call-routing rules engine for Aircall.
+//!
+//! # Layout
+//! - [`lang`]: the rules language (parse, check, evaluate). Pure: no I/O.
+//! - [`aircall`]: Aircall's webhook payloads and (for `serve`) its REST API.
+//! - [`cli`]: the `switchboard` subcommands, one file each.
+
+pub mod aircall;
+pub mod cli;
+pub mod lang;
