@@ -8,3 +8,4 @@
 pub mod aircall;
 pub mod cli;
 pub mod lang;
+pub mod loader;
