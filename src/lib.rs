@@ -7,5 +7,6 @@
 
 pub mod aircall;
 pub mod cli;
+pub mod config;
 pub mod lang;
 pub mod loader;

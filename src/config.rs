@@ -1,0 +1,766 @@
+//! The `serve` configuration file: YAML with `${ENV_VAR}` interpolation.
+//!
+//! Every table denies unknown keys, so a typo is a start-up error naming the
+//! key instead of a setting silently ignored. Secrets live in [`Secret`],
+//! whose `Debug` prints `***`, so a `{:?}` of the whole config is safe to log.
+//!
+//! This module only reads and validates settings: it does not open sockets,
+//! read the rules or talk to Aircall.
+//!
+//! Relative paths (`rules`) are resolved against the directory of the
+//! config file, so `switchboard serve --config /etc/switchboard/sb.yaml`
+//! behaves the same from any working directory.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+
+/// The default Aircall API base URL.
+pub const DEFAULT_BASE_URL: &str = "https://api.aircall.io";
+
+/// A secret string (API token, webhook token, admin token).
+///
+/// `Debug` prints `***` and there is no `Display`, so the value only leaves
+/// this type through [`Secret::expose`], which is easy to search for.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret's text, for the few places that must send or compare it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = String::deserialize(deserializer)?;
+        if value.trim().is_empty() {
+            return Err(de::Error::custom("must not be empty"));
+        }
+        Ok(Secret(value))
+    }
+}
+
+/// Whether decisions are acted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// No Aircall credentials: decisions are made and logged, nothing is sent.
+    DryRun,
+    /// Credentials given: transfers are sent to Aircall.
+    Live,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::DryRun => "dry-run",
+            Mode::Live => "live",
+        }
+    }
+}
+
+/// How the rules path is watched for changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum WatchMode {
+    /// The operating system's notifications (inotify on Linux).
+    #[default]
+    Inotify,
+    /// Periodic scanning, for file systems without notifications (NFS, some
+    /// container mounts).
+    Poll,
+    /// No watching: reload only on SIGHUP or `POST /admin/reload`.
+    Off,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+/// How to authenticate to the Aircall API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// HTTP Basic with the company's API ID and API token.
+    Basic { api_id: String, api_token: Secret },
+    /// An OAuth access token (Technology Partners).
+    Bearer(Secret),
+}
+
+/// The `aircall:` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AircallConfig {
+    #[serde(default)]
+    pub api_id: Option<String>,
+    #[serde(default)]
+    pub api_token: Option<Secret>,
+    #[serde(default)]
+    pub bearer_token: Option<Secret>,
+    /// Where the API lives; tests and staging point it elsewhere.
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+    /// The company's request budget (shared by every integration).
+    #[serde(default = "default_rate_limit", deserialize_with = "number_or_string")]
+    pub rate_limit_per_minute: u32,
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    /// How often the user and team directory is reloaded in full.
+    #[serde(default = "default_directory_refresh", deserialize_with = "duration")]
+    pub directory_refresh: Duration,
+    /// How often availabilities are refreshed from the API (webhooks keep
+    /// them current in between).
+    #[serde(
+        default = "default_availability_refresh",
+        deserialize_with = "duration"
+    )]
+    pub availability_refresh: Duration,
+}
+
+impl Default for AircallConfig {
+    fn default() -> Self {
+        AircallConfig {
+            api_id: None,
+            api_token: None,
+            bearer_token: None,
+            base_url: default_base_url(),
+            rate_limit_per_minute: default_rate_limit(),
+            timeouts: Timeouts::default(),
+            directory_refresh: default_directory_refresh(),
+            availability_refresh: default_availability_refresh(),
+        }
+    }
+}
+
+impl AircallConfig {
+    /// The credentials, if any were given (validated by [`Config::validate`]).
+    pub fn credentials(&self) -> Option<Credentials> {
+        if let Some(token) = &self.bearer_token {
+            return Some(Credentials::Bearer(token.clone()));
+        }
+        match (&self.api_id, &self.api_token) {
+            (Some(api_id), Some(api_token)) => Some(Credentials::Basic {
+                api_id: api_id.clone(),
+                api_token: api_token.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// `aircall.timeouts`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    #[serde(default = "default_connect_timeout", deserialize_with = "duration")]
+    pub connect: Duration,
+    #[serde(default = "default_request_timeout", deserialize_with = "duration")]
+    pub request: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: default_connect_timeout(),
+            request: default_request_timeout(),
+        }
+    }
+}
+
+/// The whole configuration of `switchboard serve`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default = "default_listen", deserialize_with = "socket_addr")]
+    pub listen: SocketAddr,
+    /// A rules file, or a directory whose `*.rules` files form one rule set.
+    #[serde(default = "default_rules")]
+    pub rules: PathBuf,
+    #[serde(default)]
+    pub aircall: AircallConfig,
+    /// Tokens of the Aircall webhooks allowed to post to us (one per webhook).
+    #[serde(default)]
+    pub webhook_tokens: Vec<Secret>,
+    /// Bearer token for `/admin/*`; without one the admin endpoints refuse
+    /// every request.
+    #[serde(default)]
+    pub admin_token: Option<Secret>,
+    /// A call older than this is not acted on (the caller has hung up or
+    /// been answered by then).
+    #[serde(default = "default_action_deadline", deserialize_with = "duration")]
+    pub action_deadline: Duration,
+    /// Actions waiting for the Aircall API; a full queue answers 503.
+    #[serde(
+        default = "default_queue_capacity",
+        deserialize_with = "number_or_string"
+    )]
+    pub queue_capacity: usize,
+    /// How long a `call.created` is remembered to drop redeliveries.
+    #[serde(default = "default_dedupe_window", deserialize_with = "duration")]
+    pub dedupe_window: Duration,
+    #[serde(default)]
+    pub watch: WatchMode,
+    /// Quiet time after a change before reloading (editors write in bursts).
+    #[serde(default = "default_watch_debounce", deserialize_with = "duration")]
+    pub watch_debounce: Duration,
+    /// Scan interval for `watch: poll`.
+    #[serde(default = "default_poll_interval", deserialize_with = "duration")]
+    pub poll_interval: Duration,
+    #[serde(default)]
+    pub log_format: LogFormat,
+}
+
+impl Default for Config {
+    /// Listen on 127.0.0.1:8080, rules from `rules/main.rules`, dry-run.
+    fn default() -> Self {
+        Config {
+            listen: default_listen(),
+            rules: default_rules(),
+            aircall: AircallConfig::default(),
+            webhook_tokens: Vec::new(),
+            admin_token: None,
+            action_deadline: default_action_deadline(),
+            queue_capacity: default_queue_capacity(),
+            dedupe_window: default_dedupe_window(),
+            watch: WatchMode::default(),
+            watch_debounce: default_watch_debounce(),
+            poll_interval: default_poll_interval(),
+            log_format: LogFormat::default(),
+        }
+    }
+}
+
+/// Why a configuration cannot be used. Every message names the file and,
+/// where there is one, the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: invalid YAML: {message}", path.display())]
+    Yaml { path: PathBuf, message: String },
+    #[error("{}: `{key}` refers to environment variable `{var}`, which is not set", path.display())]
+    MissingEnv {
+        path: PathBuf,
+        key: String,
+        var: String,
+    },
+    #[error("{}: `{key}`: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads, interpolates, decodes and validates a config file.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config = Config::from_yaml_with(&text, path, |name| std::env::var(name).ok())?;
+        if config.rules.is_relative() {
+            if let Some(dir) = path.parent() {
+                config.rules = dir.join(&config.rules);
+            }
+        }
+        Ok(config)
+    }
+
+    /// Decodes config text. `env` looks up `${VAR}` references (a function
+    /// so tests need not touch the process environment). `path` is only
+    /// used in messages; relative paths are left as written.
+    pub fn from_yaml_with(
+        text: &str,
+        path: &Path,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut value: serde_yaml::Value =
+            serde_yaml::from_str(text).map_err(|error| ConfigError::Yaml {
+                path: path.to_owned(),
+                message: error.to_string(),
+            })?;
+        // An empty file is an empty mapping: every default applies.
+        if value.is_null() {
+            value = serde_yaml::Value::Mapping(serde_yaml::Mapping::new());
+        }
+        interpolate(&mut value, &mut Vec::new(), &env).map_err(|(key, problem)| match problem {
+            Interpolation::Missing(var) => ConfigError::MissingEnv {
+                path: path.to_owned(),
+                key,
+                var,
+            },
+            Interpolation::Unclosed => ConfigError::Invalid {
+                path: path.to_owned(),
+                key,
+                message: "`${` without a closing `}` (write `$${` for a literal `${`)".to_owned(),
+            },
+        })?;
+        let config: Config = serde_path_to_error::deserialize(value).map_err(|error| {
+            let key = error.path().to_string();
+            ConfigError::Invalid {
+                path: path.to_owned(),
+                key: if key == "." {
+                    "(top level)".to_owned()
+                } else {
+                    key
+                },
+                message: error.into_inner().to_string(),
+            }
+        })?;
+        config
+            .validate()
+            .map_err(|(key, message)| ConfigError::Invalid {
+                path: path.to_owned(),
+                key: key.to_owned(),
+                message,
+            })?;
+        Ok(config)
+    }
+
+    /// Dry-run without credentials, live with them.
+    pub fn mode(&self) -> Mode {
+        if self.aircall.credentials().is_some() {
+            Mode::Live
+        } else {
+            Mode::DryRun
+        }
+    }
+
+    /// Checks the relations between keys that serde cannot express.
+    /// Returns the offending key and the problem.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        let aircall = &self.aircall;
+        match (&aircall.api_id, &aircall.api_token, &aircall.bearer_token) {
+            (Some(_), Some(_), Some(_)) => {
+                return Err((
+                    "aircall.bearer_token",
+                    "give either api_id + api_token (Basic) or bearer_token (OAuth), not both"
+                        .to_owned(),
+                ))
+            }
+            (Some(_), None, _) => {
+                return Err((
+                    "aircall.api_token",
+                    "api_id is set but api_token is missing".to_owned(),
+                ))
+            }
+            (None, Some(_), _) => {
+                return Err((
+                    "aircall.api_id",
+                    "api_token is set but api_id is missing".to_owned(),
+                ))
+            }
+            (Some(id), Some(_), None) if id.trim().is_empty() => {
+                return Err(("aircall.api_id", "must not be empty".to_owned()))
+            }
+            _ => {}
+        }
+        match reqwest::Url::parse(&aircall.base_url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
+            Ok(_) => {
+                return Err((
+                    "aircall.base_url",
+                    format!("`{}` is not an http(s) URL", aircall.base_url),
+                ))
+            }
+            Err(error) => {
+                return Err((
+                    "aircall.base_url",
+                    format!("`{}` is not a URL: {error}", aircall.base_url),
+                ))
+            }
+        }
+        if aircall.rate_limit_per_minute == 0 {
+            return Err((
+                "aircall.rate_limit_per_minute",
+                "must be at least 1".to_owned(),
+            ));
+        }
+        if aircall.timeouts.connect.is_zero() {
+            return Err(("aircall.timeouts.connect", "must be more than 0".to_owned()));
+        }
+        if aircall.timeouts.request.is_zero() {
+            return Err(("aircall.timeouts.request", "must be more than 0".to_owned()));
+        }
+        if self.action_deadline.is_zero() {
+            return Err(("action_deadline", "must be more than 0".to_owned()));
+        }
+        if self.queue_capacity == 0 {
+            return Err(("queue_capacity", "must be at least 1".to_owned()));
+        }
+        if self.poll_interval.is_zero() {
+            return Err(("poll_interval", "must be more than 0".to_owned()));
+        }
+        if self.rules.as_os_str().is_empty() {
+            return Err(("rules", "must not be empty".to_owned()));
+        }
+        Ok(())
+    }
+}
+
+enum Interpolation {
+    Missing(String),
+    Unclosed,
+}
+
+/// Replaces `${VAR}` in every string value (not in keys). `$${` is a
+/// literal `${`. Interpolating after parsing, not in the raw text, means a
+/// secret containing `:` or `#` cannot change the YAML's structure.
+fn interpolate(
+    value: &mut serde_yaml::Value,
+    path: &mut Vec<String>,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<(), (String, Interpolation)> {
+    match value {
+        serde_yaml::Value::String(text) => {
+            if text.contains('$') {
+                *text = substitute(text, env).map_err(|problem| (path.join("."), problem))?;
+            }
+        }
+        serde_yaml::Value::Sequence(items) => {
+            // Name items `webhook_tokens[0]`, not `webhook_tokens.[0]`.
+            let base = path.pop();
+            for (index, item) in items.iter_mut().enumerate() {
+                path.push(format!("{}[{index}]", base.as_deref().unwrap_or("")));
+                interpolate(item, path, env)?;
+                path.pop();
+            }
+            path.extend(base);
+        }
+        serde_yaml::Value::Mapping(map) => {
+            for (key, item) in map.iter_mut() {
+                let name = match key {
+                    serde_yaml::Value::String(name) => name.clone(),
+                    other => format!("{other:?}"),
+                };
+                path.push(name);
+                interpolate(item, path, env)?;
+                path.pop();
+            }
+        }
+        serde_yaml::Value::Tagged(tagged) => interpolate(&mut tagged.value, path, env)?,
+        serde_yaml::Value::Null | serde_yaml::Value::Bool(_) | serde_yaml::Value::Number(_) => {}
+    }
+    Ok(())
+}
+
+fn substitute(text: &str, env: &impl Fn(&str) -> Option<String>) -> Result<String, Interpolation> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at..];
+        if let Some(literal) = after.strip_prefix("$${") {
+            out.push_str("${");
+            rest = literal;
+        } else if let Some(reference) = after.strip_prefix("${") {
+            let end = reference.find('}').ok_or(Interpolation::Unclosed)?;
+            let name = &reference[..end];
+            let value = env(name).ok_or_else(|| Interpolation::Missing(name.to_owned()))?;
+            out.push_str(&value);
+            rest = &reference[end + 1..];
+        } else {
+            out.push('$');
+            rest = &after[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Parses `250ms`, `30s`, `5m`, `1h`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let amount: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as `500ms`, `30s`, `5m` or `1h`"))?;
+    let seconds = match unit.trim() {
+        "ms" => amount / 1000.0,
+        "" | "s" => amount,
+        "m" | "min" => amount * 60.0,
+        "h" => amount * 3600.0,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}` (use ms, s, m or h)"
+            ))
+        }
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|error| format!("`{text}`: {error}"))
+}
+
+fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Seconds(u64),
+        Text(String),
+    }
+    match Raw::deserialize(deserializer)? {
+        Raw::Seconds(seconds) => Ok(Duration::from_secs(seconds)),
+        Raw::Text(text) => parse_duration(&text).map_err(de::Error::custom),
+    }
+}
+
+/// A number, or a string holding one (what `${VAR}` produces).
+fn number_or_string<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: std::str::FromStr + TryFrom<u64>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(u64),
+        Text(String),
+    }
+    match Raw::deserialize(deserializer)? {
+        Raw::Number(number) => {
+            T::try_from(number).map_err(|_| de::Error::custom(format!("{number} is out of range")))
+        }
+        Raw::Text(text) => text
+            .trim()
+            .parse()
+            .map_err(|_| de::Error::custom(format!("`{text}` is not a whole number"))),
+    }
+}
+
+fn socket_addr<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.trim().parse().map_err(|_| {
+        de::Error::custom(format!(
+            "`{text}` is not an address such as `127.0.0.1:8080` or `[::]:8080`"
+        ))
+    })
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+fn default_rules() -> PathBuf {
+    PathBuf::from("rules/main.rules")
+}
+
+fn default_base_url() -> String {
+    DEFAULT_BASE_URL.to_owned()
+}
+
+fn default_rate_limit() -> u32 {
+    60
+}
+
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(2)
+}
+
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_directory_refresh() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+
+fn default_availability_refresh() -> Duration {
+    Duration::from_secs(5 * 60)
+}
+
+fn default_action_deadline() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_queue_capacity() -> usize {
+    1024
+}
+
+fn default_dedupe_window() -> Duration {
+    Duration::from_secs(10 * 60)
+}
+
+fn default_watch_debounce() -> Duration {
+    Duration::from_millis(200)
+}
+
+fn default_poll_interval() -> Duration {
+    Duration::from_secs(1)
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_yaml_with(text, Path::new("sb.yaml"), |name| match name {
+            "TOKEN" => Some("s3cr3t: #not-yaml".to_owned()),
+            "PORT_ADDR" => Some("0.0.0.0:9000".to_owned()),
+            "CAPACITY" => Some("64".to_owned()),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn empty_file_is_the_default_dry_run() {
+        let config = parse("").unwrap();
+        assert_eq!(config.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(config.rules, PathBuf::from("rules/main.rules"));
+        assert_eq!(config.mode(), Mode::DryRun);
+        assert_eq!(config.aircall.base_url, DEFAULT_BASE_URL);
+        assert_eq!(config.aircall.rate_limit_per_minute, 60);
+        assert_eq!(config.action_deadline, Duration::from_secs(30));
+        assert_eq!(Config::default().mode(), Mode::DryRun);
+    }
+
+    #[test]
+    fn full_file_with_interpolation() {
+        let config = parse(
+            "listen: ${PORT_ADDR}\nrules: rules/\naircall:\n  api_id: abc\n  api_token: ${TOKEN}\n  \
+             base_url: http://127.0.0.1:1234\n  rate_limit_per_minute: 600\n  timeouts:\n    connect: 500ms\n    \
+             request: 3s\nwebhook_tokens:\n  - ${TOKEN}\n  - other\nadmin_token: adm\naction_deadline: 20\n\
+             queue_capacity: ${CAPACITY}\nwatch: poll\nlog_format: json\n",
+        )
+        .unwrap();
+        assert_eq!(config.listen, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(config.mode(), Mode::Live);
+        // The secret's `:` and `#` did not change the YAML structure.
+        assert_eq!(config.webhook_tokens[0].expose(), "s3cr3t: #not-yaml");
+        assert_eq!(
+            config.aircall.credentials(),
+            Some(Credentials::Basic {
+                api_id: "abc".to_owned(),
+                api_token: Secret::new("s3cr3t: #not-yaml"),
+            })
+        );
+        assert_eq!(config.aircall.timeouts.connect, Duration::from_millis(500));
+        assert_eq!(config.action_deadline, Duration::from_secs(20));
+        assert_eq!(config.queue_capacity, 64);
+        assert_eq!(config.watch, WatchMode::Poll);
+        assert_eq!(config.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug() {
+        let config = parse("aircall:\n  bearer_token: ${TOKEN}\nadmin_token: hunter2\n").unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("s3cr3t"), "{debug}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("***"));
+        assert_eq!(config.mode(), Mode::Live);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = parse("listn: 1.2.3.4:5\n").unwrap_err().to_string();
+        assert!(err.contains("listn"), "{err}");
+        let err = parse("aircall:\n  api_tokn: x\n").unwrap_err().to_string();
+        assert!(err.contains("aircall") && err.contains("api_tokn"), "{err}");
+        let err = parse("aircall:\n  timeouts:\n    conect: 1s\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("conect"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err = parse("listen: localhost\n").unwrap_err().to_string();
+        assert!(
+            err.contains("`listen`") && err.contains("localhost"),
+            "{err}"
+        );
+        let err = parse("action_deadline: 30 parsecs\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`action_deadline`") && err.contains("parsecs"),
+            "{err}"
+        );
+        let err = parse("queue_capacity: lots\n").unwrap_err().to_string();
+        assert!(err.contains("`queue_capacity`"), "{err}");
+        let err = parse("queue_capacity: 0\n").unwrap_err().to_string();
+        assert!(err.contains("`queue_capacity`"), "{err}");
+        let err = parse("watch: fanotify\n").unwrap_err().to_string();
+        assert!(err.contains("`watch`"), "{err}");
+        let err = parse("aircall:\n  base_url: ftp://x\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`aircall.base_url`"), "{err}");
+        let err = parse("aircall:\n  api_id: x\n").unwrap_err().to_string();
+        assert!(err.contains("`aircall.api_token`"), "{err}");
+        let err = parse("webhook_tokens: ['']\n").unwrap_err().to_string();
+        assert!(err.contains("webhook_tokens"), "{err}");
+    }
+
+    #[test]
+    fn missing_variable_is_named_with_its_key() {
+        let err = parse("aircall:\n  api_id: a\n  api_token: ${NOPE}\n").unwrap_err();
+        match &err {
+            ConfigError::MissingEnv { key, var, .. } => {
+                assert_eq!(key, "aircall.api_token");
+                assert_eq!(var, "NOPE");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(err.to_string().contains("NOPE"));
+        let err = parse("admin_token: ${OPEN\n").unwrap_err().to_string();
+        assert!(
+            err.contains("admin_token") && err.contains("closing"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn dollar_escapes() {
+        let config = parse("admin_token: a$$${b}$c\n").unwrap();
+        assert_eq!(config.admin_token.unwrap().expose(), "a$${b}$c");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("3 days").is_err());
+    }
+
+    #[test]
+    fn relative_rules_path_follows_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sb.yaml");
+        std::fs::write(&path, "rules: rules/main.rules\n").unwrap();
+        let config = Config::from_file(&path).unwrap();
+        assert_eq!(config.rules, dir.path().join("rules/main.rules"));
+        let err = Config::from_file(&dir.path().join("missing.yaml")).unwrap_err();
+        assert!(err.to_string().contains("missing.yaml"), "{err}");
+    }
+}
