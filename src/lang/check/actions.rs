@@ -1,0 +1,203 @@
+//! Actions: `transfer to` targets (and their `ringing`) and `keep`.
+//!
+//! A transfer ends as one Aircall API request, so every target must be
+//! something that request can carry: an E.164 number, a user (by id or
+//! e-mail, fixed or taken from the contact or the call history) or a team.
+//! A `number` definition given by its Aircall id has no digits to dial,
+//! and hours or holidays are not destinations at all.
+
+use super::super::ast::{self, RoutingAction, TargetRef};
+use super::super::call::{TeamRef, UserRef};
+use super::super::diagnostic::Diagnostic;
+use super::super::phone;
+use super::super::rule_set::{DecisionTemplate, TargetTemplate, UserSource};
+use super::super::span::{Span, Spanned};
+use super::names::Kind;
+use super::{Checker, NumberAlias};
+
+impl Checker<'_> {
+    pub(super) fn lower_decision(&mut self, action: &RoutingAction) -> DecisionTemplate {
+        match action {
+            RoutingAction::Keep(_) => DecisionTemplate::Keep,
+            RoutingAction::Transfer { targets, .. } => DecisionTemplate::Transfer(
+                targets
+                    .iter()
+                    .filter_map(|target| self.lower_target(target))
+                    .collect(),
+            ),
+        }
+    }
+
+    fn lower_target(&mut self, target: &ast::Target) -> Option<TargetTemplate> {
+        let lowered = match &target.kind {
+            TargetRef::Phone(text) => self.transfer_number(text),
+            TargetRef::Name(ident) => self.named_target(ident),
+            TargetRef::ContactAgent(_) => {
+                self.contact_fields.insert("agent".to_owned());
+                Some(TargetTemplate::User(UserSource::ContactAgent))
+            }
+            TargetRef::LastAgent(_) => {
+                self.uses_last_agent = true;
+                Some(TargetTemplate::User(UserSource::LastAgent))
+            }
+            TargetRef::UserId(id) => Some(TargetTemplate::User(UserSource::Fixed(UserRef::Id(
+                id.node,
+            )))),
+            TargetRef::UserEmail(email) => {
+                self.check_email(email.span, &email.node);
+                Some(TargetTemplate::User(UserSource::Fixed(UserRef::Email(
+                    email.node.clone(),
+                ))))
+            }
+            TargetRef::TeamName(name) => Some(TargetTemplate::Team {
+                team: TeamRef::Name(name.node.clone()),
+                ringing: None,
+            }),
+            TargetRef::TeamId(id) => Some(TargetTemplate::Team {
+                team: TeamRef::Id(id.node),
+                ringing: None,
+            }),
+        };
+        match (lowered, &target.ringing) {
+            (Some(TargetTemplate::Team { team, .. }), ringing) => Some(TargetTemplate::Team {
+                team,
+                ringing: ringing.as_ref().map(|ringing| ringing.node),
+            }),
+            (lowered, None) => lowered,
+            (lowered, Some(ringing)) => {
+                // Report only when the target itself was fine: an unknown
+                // name already has its own error.
+                if lowered.is_some() {
+                    let target_span = target_span(&target.kind);
+                    self.report(
+                        Diagnostic::error(
+                            "ringing-not-team",
+                            ringing.span,
+                            format!(
+                                "`ringing {}` applies only to teams, and `{}` is not one",
+                                ringing.node.as_str(),
+                                self.text(target_span)
+                            ),
+                        )
+                        .with_help("remove `ringing ...`, or transfer to a team"),
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// A quoted transfer number must be written as E.164 already: it is
+    /// sent to Aircall as written, and a rules file is the place to be exact.
+    fn transfer_number(&mut self, text: &Spanned<String>) -> Option<TargetTemplate> {
+        if phone::is_strict_e164(&text.node) {
+            return Some(TargetTemplate::Number(text.node.clone()));
+        }
+        match self.normalize_phone(&text.node) {
+            Some(normalized) => {
+                self.report(
+                    Diagnostic::error(
+                        "invalid-phone-number",
+                        text.span,
+                        format!("{} is not written as E.164", self.text(text.span)),
+                    )
+                    .with_help(format!(
+                        "write it as \"{}\" (+, the country code and the number, no spaces), \
+                         or define it with `number NAME = {}` and transfer to NAME",
+                        normalized.e164,
+                        self.text(text.span)
+                    )),
+                );
+            }
+            None => self.not_a_phone_number(text.span, &text.node),
+        }
+        None
+    }
+
+    fn named_target(&mut self, ident: &ast::Ident) -> Option<TargetTemplate> {
+        let Some(found) = self.names.lookup(&ident.node) else {
+            self.unknown_name(
+                ident,
+                "agent, team or number",
+                &[Kind::Agent, Kind::Team, Kind::Number],
+            );
+            return None;
+        };
+        match found.kind {
+            Kind::Agent => self
+                .agents
+                .get(found.slot)
+                .cloned()
+                .map(|user| TargetTemplate::User(UserSource::Fixed(user))),
+            Kind::Team => self
+                .teams
+                .get(found.slot)
+                .cloned()
+                .map(|team| TargetTemplate::Team {
+                    team,
+                    ringing: None,
+                }),
+            Kind::Number => match self.numbers.get(found.slot)? {
+                NumberAlias::E164(e164) => Some(TargetTemplate::Number(e164.clone())),
+                NumberAlias::Invalid => None,
+                NumberAlias::Id(_) => {
+                    self.report(
+                        Diagnostic::error(
+                            "number-id-transfer",
+                            ident.span,
+                            format!(
+                                "cannot transfer to `{}`: it is an Aircall number given by its id, \
+                                 and a transfer needs digits",
+                                ident.node
+                            ),
+                        )
+                        .with_help(format!(
+                            "define `{}` by its digits (`number {} = \"+33 1 76 36 06 95\"`), \
+                             or transfer to a quoted E.164 number",
+                            ident.node, ident.node
+                        ))
+                        .with_note(found.span, "defined by id here"),
+                    );
+                    None
+                }
+            },
+            Kind::Hours | Kind::Holidays => {
+                self.wrong_kind(
+                    ident,
+                    found,
+                    "an agent, a team or a number",
+                    Some("a call can be transferred to a number, an agent or a team".to_owned()),
+                );
+                None
+            }
+        }
+    }
+
+    /// A fix for text that is not a phone number, when one is obvious:
+    /// digits that only lack their `+`.
+    pub(super) fn phone_help(&mut self, text: &str) -> Option<String> {
+        let trimmed = text.trim();
+        if trimmed.starts_with('+') || !trimmed.starts_with(|c: char| c.is_ascii_digit()) {
+            return None;
+        }
+        let with_plus = format!("+{trimmed}");
+        self.normalize_phone(&with_plus).map(|normalized| {
+            format!(
+                "numbers are read with their country code: did you mean \"{}\"?",
+                normalized.e164
+            )
+        })
+    }
+}
+
+/// The span of a target's own text, without `ringing ...`.
+fn target_span(target: &TargetRef) -> Span {
+    match target {
+        TargetRef::Phone(text) | TargetRef::UserEmail(text) | TargetRef::TeamName(text) => {
+            text.span
+        }
+        TargetRef::Name(ident) => ident.span,
+        TargetRef::ContactAgent(span) | TargetRef::LastAgent(span) => *span,
+        TargetRef::UserId(id) | TargetRef::TeamId(id) => id.span,
+    }
+}

@@ -1,0 +1,203 @@
+//! The DST-gap warning: a window boundary that falls in the hour (or so)
+//! that clocks skip when daylight-saving time starts.
+//!
+//! Such a time never happens that day, so the window silently opens later
+//! or closes earlier than written. Gaps are computed from chrono-tz's
+//! tables for the 12 months from `CheckOptions::today` (never from the
+//! clock), once per zone, and only for the zones time tests actually fix:
+//! with the zone taken from the call, the checker cannot know it.
+
+use std::collections::HashMap;
+
+use chrono::{Days, Months, NaiveDate, NaiveDateTime, Offset, TimeDelta, TimeZone};
+use chrono_tz::Tz;
+
+use super::super::diagnostic::Diagnostic;
+use super::times::weekday_index;
+use super::Checker;
+
+/// Local wall-clock times that do not exist: `[from, to)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Gap {
+    pub(super) from: NaiveDateTime,
+    pub(super) to: NaiveDateTime,
+}
+
+/// Seconds east of UTC of `zone` at a UTC instant.
+fn offset_at(zone: Tz, utc: NaiveDateTime) -> i32 {
+    zone.offset_from_utc_datetime(&utc).fix().local_minus_utc()
+}
+
+/// The gaps of `zone` whose start falls on a local date in `[first, last)`.
+pub(super) fn gaps(zone: Tz, first: NaiveDate, last: NaiveDate) -> Vec<Gap> {
+    let mut found = Vec::new();
+    let day = TimeDelta::days(1);
+    // Walk UTC days (with a day of margin each side, as local dates and
+    // UTC dates differ by up to 14 hours); at most one transition a day.
+    let (Some(start), Some(end)) = (
+        first.checked_sub_days(Days::new(1)),
+        last.checked_add_days(Days::new(1)),
+    ) else {
+        return found;
+    };
+    let mut at = start.and_time(chrono::NaiveTime::MIN);
+    let end = end.and_time(chrono::NaiveTime::MIN);
+    let mut offset = offset_at(zone, at);
+    while at < end {
+        let next = at + day;
+        let next_offset = offset_at(zone, next);
+        if next_offset != offset {
+            // Binary search for the first second with the new offset.
+            let (mut low, mut high) = (at, next);
+            while high - low > TimeDelta::seconds(1) {
+                let middle = low + (high - low) / 2;
+                if offset_at(zone, middle) == offset {
+                    low = middle;
+                } else {
+                    high = middle;
+                }
+            }
+            if next_offset > offset {
+                let gap = Gap {
+                    from: high + TimeDelta::seconds(i64::from(offset)),
+                    to: high + TimeDelta::seconds(i64::from(next_offset)),
+                };
+                if (first..last).contains(&gap.from.date()) {
+                    found.push(gap);
+                }
+            }
+        }
+        at = next;
+        offset = next_offset;
+    }
+    found
+}
+
+fn clock(time: NaiveDateTime) -> String {
+    time.format("%H:%M").to_string()
+}
+
+impl Checker<'_> {
+    /// Warns, once per boundary and zone, about window boundaries inside a
+    /// DST gap of the zone a time test reads them in.
+    pub(super) fn warn_dst_gaps(&mut self) {
+        let first = self.options.today;
+        let last = first
+            .checked_add_months(Months::new(12))
+            .unwrap_or(NaiveDate::MAX);
+        let mut gaps_by_zone: HashMap<Tz, Vec<Gap>> = HashMap::new();
+        let mut found = Vec::new();
+        for &(hours, zone) in &self.zoned_hours {
+            let zone_gaps = gaps_by_zone
+                .entry(zone)
+                .or_insert_with(|| gaps(zone, first, last));
+            let Some(boundaries) = self.boundaries.get(hours) else {
+                continue;
+            };
+            for boundary in boundaries {
+                let hit = zone_gaps.iter().find_map(|gap| {
+                    gap.from
+                        .date()
+                        .iter_days()
+                        .take_while(|date| *date <= gap.to.date())
+                        .filter(|date| boundary.days.get(weekday_index(*date)) == Some(&true))
+                        .map(|date| {
+                            date.and_time(chrono::NaiveTime::MIN)
+                                + TimeDelta::minutes(i64::from(boundary.minute))
+                        })
+                        .find(|time| gap.from <= *time && *time < gap.to)
+                        .map(|time| (time, *gap))
+                });
+                if let Some((time, gap)) = hit {
+                    found.push((boundary.clone(), time, gap, zone));
+                }
+            }
+        }
+        for (boundary, time, gap, zone) in found {
+            let help = if boundary.is_start {
+                format!(
+                    "that day the window opens at {} instead, once the clocks have jumped",
+                    clock(gap.to)
+                )
+            } else {
+                format!(
+                    "that day the window closes at {} instead, when the clocks jump",
+                    clock(gap.from)
+                )
+            };
+            self.report(
+                Diagnostic::warning(
+                    "dst-gap",
+                    boundary.span,
+                    format!(
+                        "{} does not exist on {} in {}: clocks jump from {} to {}",
+                        clock(time),
+                        time.format("%a %-d %b %Y"),
+                        zone.name(),
+                        clock(gap.from),
+                        clock(gap.to)
+                    ),
+                )
+                .with_help(help),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    fn at(y: i32, m: u32, d: u32, h: u32, min: u32) -> NaiveDateTime {
+        date(y, m, d).and_hms_opt(h, min, 0).unwrap()
+    }
+
+    #[test]
+    fn paris_springs_forward_on_the_last_sunday_of_march() {
+        let found = gaps(chrono_tz::Europe::Paris, date(2026, 1, 1), date(2027, 1, 1));
+        assert_eq!(
+            found,
+            vec![Gap {
+                from: at(2026, 3, 29, 2, 0),
+                to: at(2026, 3, 29, 3, 0),
+            }]
+        );
+    }
+
+    #[test]
+    fn new_york_and_sydney() {
+        let found = gaps(
+            chrono_tz::America::New_York,
+            date(2026, 1, 1),
+            date(2027, 1, 1),
+        );
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].from, at(2026, 3, 8, 2, 0));
+        assert_eq!(found[0].to, at(2026, 3, 8, 3, 0));
+        let found = gaps(
+            chrono_tz::Australia::Sydney,
+            date(2026, 1, 1),
+            date(2027, 1, 1),
+        );
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].from, at(2026, 10, 4, 2, 0));
+    }
+
+    #[test]
+    fn zones_without_dst_have_no_gaps() {
+        assert!(gaps(chrono_tz::UTC, date(2026, 1, 1), date(2027, 1, 1)).is_empty());
+        assert!(gaps(chrono_tz::Asia::Tokyo, date(2026, 1, 1), date(2027, 1, 1)).is_empty());
+    }
+
+    #[test]
+    fn gaps_outside_the_period_are_left_out() {
+        let found = gaps(chrono_tz::Europe::Paris, date(2026, 4, 1), date(2027, 3, 1));
+        assert!(found.is_empty());
+    }
+}

@@ -1,0 +1,379 @@
+//! Rules that can never decide, and conditions that are always false.
+//!
+//! Each lowered condition gets a canonical key (a string: `and`/`or`
+//! operands flattened, sorted and deduplicated, `outside hours X` written
+//! as `not within hours X`, double negations removed) and a truth value
+//! when one is certain (`always`, hours open all week, `X or not X`, ...).
+//! A rule is unreachable when an earlier rule always matches, or when an
+//! earlier rule has the same key. Keys go into a hash map, so the pass is
+//! linear in the size of the rules: conditions are never compared pairwise.
+//!
+//! The analysis is sound but not complete: it never warns about a rule
+//! that can decide, and it misses subtler overlaps (`number == a` after
+//! `number in [a, b]`).
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write;
+
+use super::super::diagnostic::Diagnostic;
+use super::super::rule_set::{
+    CompiledRule, CompiledTest, Cond, FieldOp, NumberMatch, TestKind, UserSource, ZoneChoice,
+};
+use super::super::schedule::WeeklyHours;
+use super::super::span::Span;
+use super::Checker;
+
+/// What is certain about a condition whatever the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Truth {
+    Always,
+    Never,
+    Depends,
+}
+
+impl Truth {
+    fn negate(self) -> Truth {
+        match self {
+            Truth::Always => Truth::Never,
+            Truth::Never => Truth::Always,
+            Truth::Depends => Truth::Depends,
+        }
+    }
+}
+
+/// The negation of a canonical key.
+fn negate_key(key: &str) -> String {
+    match key.strip_prefix('!') {
+        Some(inner) => inner.to_owned(),
+        None => format!("!{key}"),
+    }
+}
+
+/// Computes keys and truths over the lowered conditions of one rule set.
+pub(super) struct Analyzer<'h> {
+    hours: &'h [WeeklyHours],
+}
+
+impl<'h> Analyzer<'h> {
+    pub(super) fn new(hours: &'h [WeeklyHours]) -> Self {
+        Analyzer { hours }
+    }
+
+    /// The canonical key and the truth of a condition.
+    pub(super) fn analyze(&self, cond: &Cond) -> (String, Truth) {
+        match cond {
+            Cond::Test(test) => self.test(test),
+            Cond::Not(inner) => {
+                let (key, truth) = self.analyze(inner);
+                (negate_key(&key), truth.negate())
+            }
+            Cond::And(..) => self.junction(cond, true),
+            Cond::Or(..) => self.junction(cond, false),
+        }
+    }
+
+    /// `and` (`is_and`) or `or` chains, flattened.
+    fn junction(&self, cond: &Cond, is_and: bool) -> (String, Truth) {
+        let mut operands = Vec::new();
+        flatten(cond, is_and, &mut operands);
+        let mut keys = Vec::with_capacity(operands.len());
+        // The absorbing value: `and` with a false operand is false, `or`
+        // with a true operand is true; the neutral one is the other.
+        let (absorbing, neutral) = if is_and {
+            (Truth::Never, Truth::Always)
+        } else {
+            (Truth::Always, Truth::Never)
+        };
+        let mut truth = neutral;
+        for operand in operands {
+            let (key, operand_truth) = self.analyze(operand);
+            if operand_truth == absorbing {
+                truth = absorbing;
+            } else if operand_truth == Truth::Depends && truth == neutral {
+                truth = Truth::Depends;
+            }
+            keys.push(key);
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        if truth == Truth::Depends {
+            // `X and not X` is false, `X or not X` is true.
+            let set: HashSet<&str> = keys.iter().map(String::as_str).collect();
+            if keys
+                .iter()
+                .any(|key| set.contains(negate_key(key).as_str()))
+            {
+                truth = absorbing;
+            }
+        }
+        if let [single] = keys.as_slice() {
+            // `X and X` is `X`.
+            return (single.clone(), truth);
+        }
+        let key = format!("{}({})", if is_and { "and" } else { "or" }, keys.join(","));
+        (key, truth)
+    }
+
+    fn test(&self, test: &CompiledTest) -> (String, Truth) {
+        let mut key = String::new();
+        let truth = match &test.kind {
+            TestKind::Always => {
+                key.push_str("always");
+                Truth::Always
+            }
+            TestKind::Number { any_of, negated } => {
+                let mut values: Vec<String> = any_of
+                    .iter()
+                    .map(|value| match value {
+                        NumberMatch::Id(id) => format!("#{id}"),
+                        NumberMatch::E164(e164) => e164.clone(),
+                    })
+                    .collect();
+                values.sort_unstable();
+                values.dedup();
+                // A negated test is not the negation of the plain one: both
+                // are false for a call without a number.
+                let op = if *negated { "not in" } else { "in" };
+                let _ = write!(key, "number {op}[{}]", values.join(","));
+                Truth::Depends
+            }
+            TestKind::Field { field, op } => {
+                // `!=` and `not in` are not negations of `==` and `in`: with
+                // the field missing, all of them are false.
+                let _ = write!(key, "{field:?}");
+                match op {
+                    FieldOp::Exists => key.push_str(" exists"),
+                    FieldOp::Eq(value) => {
+                        let _ = write!(key, " in[{value:?}]");
+                    }
+                    FieldOp::In(values) => {
+                        let _ = write!(key, " in[{}]", sorted_values(values));
+                    }
+                    FieldOp::Ne(value) => {
+                        let _ = write!(key, " not in[{value:?}]");
+                    }
+                    FieldOp::NotIn(values) => {
+                        let _ = write!(key, " not in[{}]", sorted_values(values));
+                    }
+                    FieldOp::StartsWith(prefix) => {
+                        let _ = write!(key, " starts with {prefix:?}");
+                    }
+                    FieldOp::Matches(regex) => {
+                        let _ = write!(key, " matches {:?}", regex.as_str());
+                    }
+                }
+                Truth::Depends
+            }
+            TestKind::Hours {
+                hours,
+                zone,
+                outside,
+            } => {
+                let truth = match self.hours.get(*hours) {
+                    Some(found) => {
+                        describe_hours(found, &mut key);
+                        if found.is_never_open() {
+                            Truth::Never
+                        } else if found.is_always_open() && found.except.is_empty() {
+                            Truth::Always
+                        } else {
+                            Truth::Depends
+                        }
+                    }
+                    None => Truth::Depends,
+                };
+                describe_zone(*zone, &mut key);
+                if *outside {
+                    key = negate_key(&key);
+                    truth.negate()
+                } else {
+                    truth
+                }
+            }
+            TestKind::Holidays { holidays, zone } => {
+                let _ = write!(key, "holidays#{holidays}");
+                describe_zone(*zone, &mut key);
+                Truth::Depends
+            }
+            TestKind::Availability { who, available } => {
+                // `is unavailable` is not `not is available`: presence may
+                // be unknown, and then both are false.
+                let who = match who {
+                    UserSource::Fixed(user) => format!("{user:?}"),
+                    UserSource::ContactAgent => "contact.agent".to_owned(),
+                    UserSource::LastAgent => "last_agent".to_owned(),
+                };
+                let _ = write!(
+                    key,
+                    "{who} is {}",
+                    if *available {
+                        "available"
+                    } else {
+                        "unavailable"
+                    }
+                );
+                Truth::Depends
+            }
+        };
+        (key, truth)
+    }
+}
+
+fn flatten<'c>(cond: &'c Cond, is_and: bool, out: &mut Vec<&'c Cond>) {
+    match (cond, is_and) {
+        (Cond::And(left, right), true) | (Cond::Or(left, right), false) => {
+            flatten(left, is_and, out);
+            flatten(right, is_and, out);
+        }
+        _ => out.push(cond),
+    }
+}
+
+fn sorted_values(values: &[super::super::value::Value]) -> String {
+    let mut keys: Vec<String> = values.iter().map(|value| format!("{value:?}")).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.join(",")
+}
+
+/// Hours by content, so two inline `hours(...)` that say the same thing
+/// (or an inline copy of a named one) get the same key.
+fn describe_hours(hours: &WeeklyHours, key: &mut String) {
+    key.push_str("hours");
+    for ranges in &hours.open {
+        key.push('[');
+        for (start, end) in ranges {
+            let _ = write!(key, "{start}-{end};");
+        }
+        key.push(']');
+    }
+    let _ = write!(key, "except{:?}", hours.except);
+}
+
+fn describe_zone(zone: ZoneChoice, key: &mut String) {
+    match zone {
+        ZoneChoice::Fixed(tz) => {
+            let _ = write!(key, "@{}", tz.name());
+        }
+        ZoneChoice::FromCall => key.push_str("@call"),
+    }
+}
+
+impl Checker<'_> {
+    /// Warns about rules that can never decide and conditions that are
+    /// never true. Rules with errors are left out: their lowered form is
+    /// incomplete.
+    ///
+    /// `conditions` holds, for each rule, the span of its condition as
+    /// written, or `None` when the rule has an error.
+    pub(super) fn warn_unreachable(&mut self, rules: &[CompiledRule], conditions: &[Option<Span>]) {
+        let analyzer = Analyzer::new(&self.hours);
+        let mut first_always: Option<usize> = None;
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut found: Vec<Finding> = Vec::new();
+        for (index, rule) in rules.iter().enumerate() {
+            if conditions.get(index).copied().flatten().is_none() {
+                continue;
+            }
+            let (key, truth) = analyzer.analyze(&rule.condition);
+            if let Some(earlier) = first_always {
+                found.push(Finding::ShadowedByAlways {
+                    rule: index,
+                    earlier,
+                });
+            } else if let Some(&earlier) = seen.get(&key) {
+                found.push(Finding::SameCondition {
+                    rule: index,
+                    earlier,
+                });
+            } else if truth == Truth::Never {
+                found.push(Finding::Never { rule: index });
+            }
+            seen.entry(key).or_insert(index);
+            if truth == Truth::Always && first_always.is_none() {
+                first_always = Some(index);
+            }
+        }
+        for finding in found {
+            let diagnostic = match finding {
+                Finding::ShadowedByAlways { rule, earlier } => self.unreachable(
+                    rules,
+                    conditions,
+                    rule,
+                    earlier,
+                    "always matches first",
+                    "this rule matches every call",
+                ),
+                Finding::SameCondition { rule, earlier } => self.unreachable(
+                    rules,
+                    conditions,
+                    rule,
+                    earlier,
+                    "has the same condition and comes first",
+                    "the same condition",
+                ),
+                Finding::Never { rule } => {
+                    let Some(span) = conditions.get(rule).copied().flatten() else {
+                        continue;
+                    };
+                    Some(
+                        Diagnostic::warning(
+                            "never-matches",
+                            span,
+                            "this rule never matches: its condition is false for every call",
+                        )
+                        .with_help("check the condition's `and` / `not`, or remove the rule"),
+                    )
+                }
+            };
+            if let Some(diagnostic) = diagnostic {
+                self.report(diagnostic);
+            }
+        }
+    }
+
+    fn unreachable(
+        &self,
+        rules: &[CompiledRule],
+        conditions: &[Option<Span>],
+        rule_index: usize,
+        earlier_index: usize,
+        why: &str,
+        label: &str,
+    ) -> Option<Diagnostic> {
+        let rule = rules.get(rule_index)?;
+        let earlier = rules.get(earlier_index)?;
+        let rule_condition = conditions.get(rule_index).copied().flatten()?;
+        let earlier_condition = conditions.get(earlier_index).copied().flatten()?;
+        let place = if earlier.span.file == rule.span.file {
+            format!("line {}", earlier.line)
+        } else {
+            format!(
+                "{}, line {}",
+                self.file_name(earlier.span.file),
+                earlier.line
+            )
+        };
+        let who = match &earlier.name {
+            Some(name) => format!("rule {name:?} ({place})"),
+            None => format!("the rule at {place}"),
+        };
+        Some(
+            Diagnostic::warning(
+                "unreachable-rule",
+                rule_condition,
+                format!("this rule can never decide: {who} {why}"),
+            )
+            .with_help("move this rule above it, narrow the earlier condition, or remove this rule")
+            .with_note(earlier_condition, label),
+        )
+    }
+}
+
+/// What the pass found about one rule.
+#[derive(Debug, Clone, Copy)]
+enum Finding {
+    ShadowedByAlways { rule: usize, earlier: usize },
+    SameCondition { rule: usize, earlier: usize },
+    Never { rule: usize },
+}
