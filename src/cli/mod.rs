@@ -1,1 +1,102 @@
-//! (in progress)
+//! The `switchboard` command line: argument definitions and dispatch.
+//!
+//! One file per subcommand, each exposing its clap `*Args` struct and a
+//! `run(&Args) -> ExitStatus`. The `*Args` structs are public so tests can
+//! build them directly. This module holds only what several subcommands
+//! share (output format, colour choice); it does no work of its own.
+
+pub mod check;
+pub mod exit;
+pub mod explain;
+
+use std::io::IsTerminal;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+pub use exit::ExitStatus;
+
+/// A call-routing rules engine for Aircall.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, about, after_help = exit::EXIT_CODES_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check rules files and report every error and warning.
+    #[command(after_help = exit::EXIT_CODES_HELP)]
+    Check(check::CheckArgs),
+    /// Show how the rules decide one webhook event, rule by rule.
+    #[command(after_help = exit::EXIT_CODES_HELP)]
+    Explain(explain::ExplainArgs),
+}
+
+/// Runs the chosen subcommand.
+pub fn run(cli: Cli) -> ExitStatus {
+    match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Explain(args) => explain::run(&args),
+    }
+}
+
+/// How a command prints its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Format {
+    /// Text for people.
+    #[default]
+    Human,
+    /// One JSON document on stdout, for tools.
+    Json,
+}
+
+/// Whether to colour human output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when stdout is a terminal and `NO_COLOR` is unset or empty.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Resolves `auto` against the real stdout and environment.
+    pub fn enabled(self) -> bool {
+        self.resolve(
+            std::io::stdout().is_terminal(),
+            std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty()),
+        )
+    }
+
+    /// The decision itself, from the facts (see <https://no-color.org>:
+    /// `NO_COLOR` counts only when set to a non-empty value).
+    pub fn resolve(self, stdout_is_terminal: bool, no_color: bool) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => stdout_is_terminal && !no_color,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_auto_needs_a_terminal_and_no_no_color() {
+        assert!(ColorChoice::Auto.resolve(true, false));
+        assert!(!ColorChoice::Auto.resolve(false, false));
+        assert!(!ColorChoice::Auto.resolve(true, true));
+        assert!(ColorChoice::Always.resolve(false, true));
+        assert!(!ColorChoice::Never.resolve(true, false));
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
