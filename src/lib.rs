@@ -10,3 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod lang;
 pub mod loader;
+pub mod metrics;
+pub mod reload;
+pub mod server;
+pub mod telemetry;
