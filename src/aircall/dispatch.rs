@@ -561,10 +561,7 @@ async fn transfer_worker(
                 // before the signal is even looked at.
                 biased;
                 queued = receiver.recv() => queued,
-                _ = shutdown.wait_for(|stop| *stop) => match receiver.try_recv() {
-                    Ok(queued) => Some(queued),
-                    Err(_) => None,
-                },
+                _ = shutdown.wait_for(|stop| *stop) => receiver.try_recv().ok(),
             }
         };
         match next {
