@@ -8,6 +8,7 @@
 pub mod check;
 pub mod exit;
 pub mod explain;
+pub mod serve;
 
 use std::io::IsTerminal;
 
@@ -31,6 +32,10 @@ pub enum Command {
     /// Show how the rules decide one webhook event, rule by rule.
     #[command(after_help = exit::EXIT_CODES_HELP)]
     Explain(explain::ExplainArgs),
+    /// Run the webhook service: decide calls with the rules, act through
+    /// the Aircall API, reload rules when they change.
+    #[command(after_help = exit::EXIT_CODES_HELP)]
+    Serve(serve::ServeArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -38,6 +43,7 @@ pub fn run(cli: Cli) -> ExitStatus {
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Explain(args) => explain::run(&args),
+        Command::Serve(args) => serve::run(&args),
     }
 }
 
