@@ -47,16 +47,18 @@ pub(super) fn gaps(zone: Tz, first: NaiveDate, last: NaiveDate) -> Vec<Gap> {
         let next = at + day;
         let next_offset = offset_at(zone, next);
         if next_offset != offset {
-            // Binary search for the first second with the new offset.
-            let (mut low, mut high) = (at, next);
-            while high - low > TimeDelta::seconds(1) {
+            // Binary search, in whole seconds, for the first second with
+            // the new offset.
+            let (mut low, mut high) = (0_i64, 86_400_i64);
+            while high - low > 1 {
                 let middle = low + (high - low) / 2;
-                if offset_at(zone, middle) == offset {
+                if offset_at(zone, at + TimeDelta::seconds(middle)) == offset {
                     low = middle;
                 } else {
                     high = middle;
                 }
             }
+            let high = at + TimeDelta::seconds(high);
             if next_offset > offset {
                 let gap = Gap {
                     from: high + TimeDelta::seconds(i64::from(offset)),

@@ -349,9 +349,14 @@ impl Checker<'_> {
 
     /// Validates a part day; returns its minutes `[start, end)`.
     fn part_day(&mut self, part: &PartDay) -> Option<(u32, u32)> {
-        let (start, end, span) = match part {
-            PartDay::From(time) => (self.time(time, Role::Start)?, DAY_MINUTES, time.span),
-            PartDay::Until(time) => (0, self.time(time, Role::End)?, time.span),
+        let (start, end, span, keyword) = match part {
+            PartDay::From(time) => (
+                self.time(time, Role::Start)?,
+                DAY_MINUTES,
+                time.span,
+                "from ",
+            ),
+            PartDay::Until(time) => (0, self.time(time, Role::End)?, time.span, "until "),
             PartDay::Between(from, until) => {
                 let start = self.time(from, Role::Start);
                 let end = self.time(until, Role::End);
@@ -360,7 +365,7 @@ impl Checker<'_> {
                 if end == 0 && start > 0 {
                     end = DAY_MINUTES;
                 }
-                (start, end, from.span.to(until.span))
+                (start, end, from.span.to(until.span), "")
             }
         };
         if start == end {
@@ -368,7 +373,7 @@ impl Checker<'_> {
                 Diagnostic::error(
                     "empty-window",
                     span,
-                    format!("`{}` leaves no time of the day", self.text(span)),
+                    format!("`{keyword}{}` leaves no time of the day", self.text(span)),
                 )
                 .with_help("leave the time out to cover the whole day"),
             );
