@@ -40,7 +40,16 @@ pub fn normalize(raw: &str, default_region: Option<&str>) -> Option<Normalized> 
         default_region.and_then(|code| code.to_ascii_uppercase().parse::<country::Id>().ok())
     };
     let number = phonenumber::parse(region, text).ok()?;
-    if !phonenumber::is_valid(&number) {
+    // Full validation (`is_valid`) rejects numbers whose exchange is not
+    // allocated yet, such as the fictional `+1 800 123 4567` of Aircall's
+    // own tutorial; a transfer target only needs to be a dialable E.164
+    // number: a known country code and a plausible length (E.164 allows at
+    // most 15 digits in all).
+    let country_code_digits = number.code().value().to_string().len();
+    let national_digits = number.national().value().to_string().len();
+    let plausible =
+        (4..=14).contains(&national_digits) && country_code_digits + national_digits <= 15;
+    if !(phonenumber::is_valid(&number) || plausible) {
         return None;
     }
     let e164 = number.format().mode(Mode::E164).to_string();
@@ -84,10 +93,13 @@ mod tests {
         assert_eq!(normalize("hello", None), None);
         assert_eq!(normalize("", None), None);
         assert_eq!(normalize("+1", None), None);
+        assert_eq!(normalize("+999 1234 5678", None), None);
+        assert_eq!(normalize("+33 1234567890123456", None), None);
     }
 
     #[test]
     fn strict_e164() {
+        // Aircall's tutorial number: not allocated, but dialable E.164.
         assert!(is_strict_e164("+18001234567"));
         assert!(!is_strict_e164("+1 800 123 4567"));
         assert!(!is_strict_e164("18001234567"));
