@@ -275,21 +275,23 @@ fn write_human(
         .actions
         .iter()
         .find(|action| matches!(action, Action::Transfer { .. } | Action::Keep { .. }));
-    let by_rule = decision
-        .rule
-        .as_ref()
-        .map(|rule| format!(" ({})", rule_label(rule)))
-        .unwrap_or_default();
+    let rule = decision.rule.as_ref().map(rule_label);
     match (decision.ignored, main_action) {
         (Some(reason), _) => writeln!(out, "decision: ignored ({reason})")?,
-        (None, Some(Action::Transfer { to, .. })) => {
-            writeln!(out, "decision: transfer to {to}{by_rule}")?;
-        }
-        (None, Some(Action::Keep { reason })) => match reason {
-            Some(reason) => writeln!(out, "decision: keep{by_rule}: {reason}")?,
-            None => writeln!(out, "decision: keep{by_rule}")?,
+        (None, Some(Action::Transfer { to, .. })) => match &rule {
+            Some(rule) => writeln!(out, "decision: transfer to {to} ({rule})")?,
+            None => writeln!(out, "decision: transfer to {to}")?,
         },
-        (None, _) => writeln!(out, "decision: nothing to do{by_rule}")?,
+        (None, Some(Action::Keep { reason })) => match (&rule, reason) {
+            (Some(rule), Some(reason)) => writeln!(out, "decision: keep ({rule}; {reason})")?,
+            (Some(rule), None) => writeln!(out, "decision: keep ({rule})")?,
+            (None, Some(reason)) => writeln!(out, "decision: keep ({reason})")?,
+            (None, None) => writeln!(out, "decision: keep")?,
+        },
+        (None, _) => match &rule {
+            Some(rule) => writeln!(out, "decision: nothing to do ({rule})")?,
+            None => writeln!(out, "decision: nothing to do")?,
+        },
     }
     for action in &decision.actions {
         match action {
@@ -393,18 +395,21 @@ fn write_rule_trace(
 /// `[pass] outside hours office: true (Sat 19:05 Europe/Paris; ...)`.
 fn describe_condition(condition: &ConditionTrace) -> String {
     let mark = if condition.result { "[pass]" } else { "[fail]" };
+    // One line per condition, however the rule was laid out.
+    let text = condition
+        .text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     if condition.detail.is_empty() {
-        format!("{mark} {}: {}", condition.text, condition.result)
+        format!("{mark} {text}: {}", condition.result)
     } else {
-        format!(
-            "{mark} {}: {} ({})",
-            condition.text, condition.result, condition.detail
-        )
+        format!("{mark} {text}: {} ({})", condition.result, condition.detail)
     }
 }
 
-/// `call.created, call 780836754, inbound, from +443308186690 (GB) to
-/// +43720880079, at 2022-03-04T10:28:59Z`.
+/// `call.created, call 780836754, inbound, from +443308186690 (GB), to
+/// +43720880079 (number 397375), at 2022-03-04T10:28:59Z`.
 fn describe_call(call: &Call) -> String {
     let mut parts = vec![call.event.clone()];
     if let Some(id) = call.id {
@@ -420,18 +425,31 @@ fn describe_call(call: &Call) -> String {
         );
     }
     if call.event.starts_with("call.") {
-        parts.push(match &call.caller {
+        // `raw_digits` is the other party: the caller of an inbound call,
+        // the callee of an outbound one; `number` is the Aircall line.
+        let party = match &call.caller {
             Some(caller) => match &caller.country {
-                Some(country) => format!("from {} ({country})", caller.e164),
-                None => format!("from {}", caller.e164),
+                Some(country) => format!("{} ({country})", caller.e164),
+                None => caller.e164.clone(),
             },
-            None => "from an anonymous caller".to_owned(),
-        });
-        match (&call.number_e164, call.number_id) {
-            (Some(number), Some(id)) => parts.push(format!("to {number} (number {id})")),
-            (Some(number), None) => parts.push(format!("to {number}")),
-            (None, Some(id)) => parts.push(format!("to number {id}")),
-            (None, None) => {}
+            None => "an anonymous number".to_owned(),
+        };
+        let line = match (&call.number_e164, call.number_id) {
+            (Some(number), Some(id)) => Some(format!("{number} (number {id})")),
+            (Some(number), None) => Some(number.clone()),
+            (None, Some(id)) => Some(format!("number {id}")),
+            (None, None) => None,
+        };
+        if call.direction == Some(Direction::Outbound) {
+            if let Some(line) = line {
+                parts.push(format!("from {line}"));
+            }
+            parts.push(format!("to {party}"));
+        } else {
+            parts.push(format!("from {party}"));
+            if let Some(line) = line {
+                parts.push(format!("to {line}"));
+            }
         }
     }
     parts.push(format!(

@@ -414,16 +414,17 @@ error[unknown-name]: unknown hours `ofice`
 
     #[test]
     fn carets_line_up_under_tabs() {
-        // Header column counts the tab as one character (column 11); the
-        // printed line expands it to four cells, and so does the padding.
+        // The header counts the tab as one character (`12` is column 17);
+        // the printed line expands it to four cells, and so does the
+        // padding (19 cells before the carets).
         let sources = Sources::single("t.rules", "rule \"x\"\n\twhen caller == 12 keep\n");
         let diagnostic = Diagnostic::error("type-mismatch", span_of(&sources, "12"), "wrong kind");
         let expected = "\
 error[type-mismatch]: wrong kind
- --> t.rules:2:16
+ --> t.rules:2:17
   |
 2 |     when caller == 12 keep
-  |                   ^^
+  |                    ^^
 ";
         assert_eq!(render(&[diagnostic], &sources, false), expected);
     }
@@ -495,7 +496,7 @@ error[x]: stray `x`
         let end = "when always".len();
         let diagnostic =
             Diagnostic::error("syntax", Span::new(FileId(0), end, end), "expected `keep`");
-        let rendered = render(&[diagnostic.clone()], &sources, false);
+        let rendered = render(std::slice::from_ref(&diagnostic), &sources, false);
         assert!(
             rendered.contains(" --> t.rules:1:12\n  |\n1 | when always\n  |            ^\n"),
             "{rendered}"
