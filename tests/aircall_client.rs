@@ -1,7 +1,7 @@
 //! The Aircall client against a fake Aircall (wiremock on 127.0.0.1):
 //! request shapes, authentication, pagination, error mapping.
 
-#![expect(clippy::unwrap_used, reason = "tests")]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
 mod aircall_support;
 

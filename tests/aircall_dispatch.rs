@@ -3,7 +3,7 @@
 //! transfer endpoint can show (429, 5xx, timeout, refused connection),
 //! with the rule that a transfer is never resent once it may have worked.
 
-#![expect(clippy::unwrap_used, reason = "tests")]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
 mod aircall_support;
 

@@ -2,7 +2,7 @@
 //! a fake Aircall (wiremock on 127.0.0.1), and the whole path a webhook
 //! takes: presence -> rules -> dispatcher -> one transfer.
 
-#![expect(clippy::unwrap_used, reason = "tests")]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
 mod aircall_support;
 
