@@ -46,7 +46,8 @@ pub const EXIT_CODES_HELP: &str = "\
 Exit status:
   0  success (for `check`: no errors; warnings are allowed unless --deny-warnings)
   1  the rules are invalid (errors, or warnings with --deny-warnings)
-  2  the command could not run: bad usage, unreadable file, bad event, I/O error";
+  2  the command could not run: bad usage, unreadable file, bad event, I/O error,
+     or a server that could not start";
 
 #[cfg(test)]
 mod tests {
