@@ -3,12 +3,13 @@
 //!
 //! The webhook handler must answer Aircall within 5 s whatever the API
 //! does, so it only [`Dispatcher::try_submit`]s a [`Job`] (never waits;
-//! a full queue is its cue to answer 503 so Aircall redelivers). Workers
-//! take jobs in order and, for a transfer, resolve the target through the
-//! [`Directory`] (falling through the rule's fallbacks, skipping those
-//! known to be unavailable, then keeping the call), and send exactly one
-//! transfer request. Tags and comments go to a separate, lower-priority
-//! worker so they never delay a transfer. Every action ends in exactly one
+//! a full queue is its cue to answer 503 so Aircall redelivers). Jobs are
+//! taken in order and worked on a bounded number at a time (the shared rate
+//! limiter, not the worker count, paces requests). A transfer resolves its
+//! target through the [`Directory`] (falling through the rule's fallbacks,
+//! skipping those known to be unavailable, then keeping the call) and sends
+//! exactly one transfer request. Tags and comments go to a separate pool
+//! with background priority, so they never delay a transfer. Every action ends in exactly one
 //! [`ActionRecord`] handed to the [`OutcomeSink`].
 //!
 //! Transfers are not idempotent. A request is repeated only when it surely
@@ -29,8 +30,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use super::client::{AircallClient, ApiError, TransferTarget};
@@ -46,7 +47,8 @@ pub struct DispatchConfig {
     pub deadline: Duration,
     /// Jobs the queue holds before `try_submit` says [`QueueFull`].
     pub capacity: usize,
-    /// Concurrent transfer workers (at least 1).
+    /// Jobs worked on at once (at least 1); as many tags and comments
+    /// run beside them. The budget, not this, limits requests to Aircall.
     pub workers: usize,
     /// Attempts for a request that surely had no effect (at least 1).
     pub max_attempts: u32,
@@ -59,7 +61,7 @@ impl Default for DispatchConfig {
         DispatchConfig {
             deadline: Duration::from_secs(30),
             capacity: 1024,
-            workers: 2,
+            workers: 16,
             max_attempts: 3,
             retry_backoff: Duration::from_millis(200),
         }
@@ -331,24 +333,17 @@ impl Dispatcher {
             presence,
             sink: Arc::clone(&sink),
         });
-        let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
-        let mut handles: Vec<JoinHandle<()>> = (0..config.workers)
-            .map(|_| {
-                tokio::spawn(transfer_worker(
-                    Arc::clone(&worker),
-                    Arc::clone(&receiver),
-                    annotation_sender.clone(),
-                    shutdown.subscribe(),
-                ))
-            })
-            .collect();
-        // The annotation worker stops when the last transfer worker (the
-        // last sender) is gone, so it finishes after them on shutdown.
-        drop(annotation_sender);
-        handles.push(tokio::spawn(annotation_worker(
-            Arc::clone(&worker),
-            annotation_receiver,
-        )));
+        let handles = vec![
+            tokio::spawn(transfer_pool(
+                Arc::clone(&worker),
+                receiver,
+                annotation_sender,
+                shutdown.subscribe(),
+            )),
+            // Stops when the transfer pool and its tasks (the senders) are
+            // gone, so on shutdown it finishes after them.
+            tokio::spawn(annotation_pool(Arc::clone(&worker), annotation_receiver)),
+        ];
         Dispatcher {
             shared: Arc::new(Shared {
                 admission: Mutex::new(Admission {
@@ -547,35 +542,64 @@ struct Worker {
     sink: Arc<dyn OutcomeSink>,
 }
 
-async fn transfer_worker(
+/// Takes jobs off the queue while fewer than `workers` are in flight, and
+/// runs each as its own task. A job leaves the queue only when a slot is
+/// free, so the queue depth is the backlog. On shutdown the queue is
+/// drained, then the jobs in flight are awaited.
+async fn transfer_pool(
     worker: Arc<Worker>,
-    receiver: Arc<tokio::sync::Mutex<mpsc::Receiver<Queued>>>,
+    mut receiver: mpsc::Receiver<Queued>,
     annotations: mpsc::Sender<Annotation>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let slots = Arc::new(Semaphore::new(worker.config.workers));
+    let mut running = JoinSet::new();
     loop {
-        let next = {
-            let mut receiver = receiver.lock().await;
-            tokio::select! {
-                // Queued jobs first: on shutdown the queue is drained
-                // before the signal is even looked at.
-                biased;
-                queued = receiver.recv() => queued,
-                _ = shutdown.wait_for(|stop| *stop) => receiver.try_recv().ok(),
-            }
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            break;
         };
-        match next {
-            Some(queued) => worker.process(queued, &annotations).await,
-            None => return,
-        }
+        let next = tokio::select! {
+            // Queued jobs first: on shutdown the queue is drained before
+            // the signal is even looked at.
+            biased;
+            queued = receiver.recv() => queued,
+            _ = shutdown.wait_for(|stop| *stop) => receiver.try_recv().ok(),
+        };
+        let Some(queued) = next else {
+            break;
+        };
+        let (worker, annotations) = (Arc::clone(&worker), annotations.clone());
+        running.spawn(async move {
+            worker.process(queued, &annotations).await;
+            drop(slot);
+        });
+        // Reap finished tasks so the set stays as small as the slots.
+        while running.try_join_next().is_some() {}
     }
+    while running.join_next().await.is_some() {}
 }
 
-async fn annotation_worker(worker: Arc<Worker>, mut receiver: mpsc::Receiver<Annotation>) {
-    while let Some(annotation) = receiver.recv().await {
-        let record = worker.annotate(&annotation).await;
-        worker.sink.record(record);
+/// Runs tags and comments, `workers` at a time, until every transfer task
+/// (the senders) is gone.
+async fn annotation_pool(worker: Arc<Worker>, mut receiver: mpsc::Receiver<Annotation>) {
+    let slots = Arc::new(Semaphore::new(worker.config.workers));
+    let mut running = JoinSet::new();
+    loop {
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            break;
+        };
+        let Some(annotation) = receiver.recv().await else {
+            break;
+        };
+        let worker = Arc::clone(&worker);
+        running.spawn(async move {
+            let record = worker.annotate(&annotation).await;
+            worker.sink.record(record);
+            drop(slot);
+        });
+        while running.try_join_next().is_some() {}
     }
+    while running.join_next().await.is_some() {}
 }
 
 impl Worker {
