@@ -26,24 +26,30 @@ pub const RULES_EXTENSION: &str = "rules";
 /// Why a rules path could not be read. Every variant names the path.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The path (or a file in the directory) does not exist.
     #[error("{}: no such file or directory", path.display())]
     NotFound { path: PathBuf },
+    /// Reading failed: permissions, a broken disk, ...
     #[error("{}: cannot read: {source}", path.display())]
     Unreadable {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+    /// Rules are UTF-8 text; `valid_up_to` is the offset of the first bad byte.
     #[error("{}: not UTF-8 text (byte {valid_up_to} is not valid UTF-8)", path.display())]
     NotUtf8 { path: PathBuf, valid_up_to: usize },
+    /// A directory without any rules file: surely the wrong path.
     #[error("{}: directory holds no `*.{RULES_EXTENSION}` file", path.display())]
     EmptyDirectory { path: PathBuf },
+    /// Over [`MAX_FILE_BYTES`].
     #[error(
         "{}: file is too large ({size} bytes; the limit is {} bytes)",
         path.display(),
         MAX_FILE_BYTES
     )]
     TooLarge { path: PathBuf, size: u64 },
+    /// A socket, a device, a FIFO...
     #[error("{}: neither a file nor a directory", path.display())]
     NotAFile { path: PathBuf },
 }

@@ -20,10 +20,12 @@ pub use exit::ExitStatus;
 #[derive(Debug, Parser)]
 #[command(name = "switchboard", version, about, after_help = exit::EXIT_CODES_HELP)]
 pub struct Cli {
+    /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The subcommands, one file each under `src/cli/`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check rules files and report every error and warning.

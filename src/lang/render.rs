@@ -79,7 +79,9 @@ pub fn summary_counts(errors: usize, warnings: usize) -> String {
 /// prints it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct JsonFile {
+    /// The file's display name, as in the rendered ` --> ` lines.
     pub path: String,
+    /// In source order; empty for a clean file.
     pub diagnostics: Vec<JsonDiagnostic>,
 }
 
@@ -105,6 +107,7 @@ pub struct JsonDiagnostic {
 /// A related place of a [`JsonDiagnostic`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct JsonNote {
+    /// The note's label, e.g. `first defined here`.
     pub message: String,
     pub path: String,
     pub line: usize,
