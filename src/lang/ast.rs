@@ -260,10 +260,7 @@ pub enum Test {
         zone: Option<Spanned<String>>,
     },
     /// `alice is available`, `last_agent is unavailable`
-    Availability {
-        who: TargetRef,
-        available: bool,
-    },
+    Availability { who: TargetRef, available: bool },
     /// `always`: true for every call (a catch-all rule).
     Always,
 }
@@ -348,10 +345,7 @@ pub enum HoursRef {
 pub enum RoutingAction {
     /// `transfer to A, B, C`: the first target that resolves and is not
     /// known to be unavailable takes the call.
-    Transfer {
-        targets: Vec<Target>,
-        span: Span,
-    },
+    Transfer { targets: Vec<Target>, span: Span },
     /// `keep`: leave the call to Aircall's own distribution.
     Keep(Span),
 }

@@ -77,7 +77,11 @@ impl Diagnostic {
 /// same place, so output is stable whatever order the passes ran in.
 pub fn sort(diagnostics: &mut [Diagnostic]) {
     diagnostics.sort_by(|a, b| {
-        (a.span.file, a.span.start, a.severity, a.span.end)
-            .cmp(&(b.span.file, b.span.start, b.severity, b.span.end))
+        (a.span.file, a.span.start, a.severity, a.span.end).cmp(&(
+            b.span.file,
+            b.span.start,
+            b.severity,
+            b.span.end,
+        ))
     });
 }

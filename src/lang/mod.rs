@@ -25,7 +25,9 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 
-pub use call::{Agent, AvailabilityList, AvailabilityView, Call, Context, Presence, TeamRef, UserRef};
+pub use call::{
+    Agent, AvailabilityList, AvailabilityView, Call, Context, Presence, TeamRef, UserRef,
+};
 pub use diagnostic::{Diagnostic, Severity};
 pub use outcome::{Action, Decision, Outcome, Target};
 pub use rule_set::RuleSet;

@@ -117,7 +117,10 @@ pub(crate) enum TestKind {
         negated: bool,
     },
     /// A comparison on a field of the call or the contact.
-    Field { field: Field, op: FieldOp },
+    Field {
+        field: Field,
+        op: FieldOp,
+    },
     /// `within hours X` / `outside hours X`: an index into `RuleSet::hours`.
     Hours {
         hours: usize,
@@ -125,9 +128,15 @@ pub(crate) enum TestKind {
         outside: bool,
     },
     /// `during holidays X`: an index into `RuleSet::holidays`.
-    Holidays { holidays: usize, zone: ZoneChoice },
+    Holidays {
+        holidays: usize,
+        zone: ZoneChoice,
+    },
     /// `X is available` / `X is unavailable`.
-    Availability { who: UserSource, available: bool },
+    Availability {
+        who: UserSource,
+        available: bool,
+    },
     Always,
 }
 

@@ -88,7 +88,9 @@ pub struct Contact {
 impl Contact {
     /// A field's value; a null field counts as missing.
     pub fn get(&self, field: &str) -> Option<&Value> {
-        self.fields.get(field).filter(|value| **value != Value::Null)
+        self.fields
+            .get(field)
+            .filter(|value| **value != Value::Null)
     }
 
     pub fn insert(&mut self, field: impl Into<String>, value: Value) {
