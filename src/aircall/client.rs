@@ -186,8 +186,8 @@ pub enum ApiError {
     /// been received and acted on.
     #[error("Aircall did not answer within {0:?}")]
     Timeout(Duration),
-    /// 401: Aircall says no credentials were sent.
-    #[error("Aircall answered 401 Unauthorized: no credentials were accepted as sent (check the api_id/api_token or bearer token settings)")]
+    /// 401: Aircall saw no credentials (it answers 403 to wrong ones).
+    #[error("Aircall answered 401 Unauthorized: it saw no credentials (set aircall.api_id and aircall.api_token, or aircall.bearer_token)")]
     Unauthorized,
     /// 403: Aircall's answer to an invalid API key or bearer token.
     #[error("Aircall answered 403 Forbidden: the API ID and token (or the bearer token) are not valid for any company")]
@@ -204,6 +204,9 @@ pub enum ApiError {
     /// The request was not sent: no budget before its deadline.
     #[error(transparent)]
     NoBudget(#[from] NoBudget),
+    /// The request URL could not be built on the base URL.
+    #[error("cannot build the URL of Aircall's {endpoint} endpoint: {reason}")]
+    InvalidUrl { endpoint: Endpoint, reason: String },
     /// A `next_page_link` that cannot be followed.
     #[error("Aircall's {endpoint} endpoint gave an unusable next page link {link:?}")]
     Paging { endpoint: Endpoint, link: String },
@@ -233,7 +236,7 @@ impl ApiError {
 
     /// Worth asking again for a request that can safely be repeated.
     fn retryable_read(&self) -> bool {
-        self.surely_not_applied() && !matches!(self, ApiError::NoBudget(_))
+        (self.surely_not_applied() && !matches!(self, ApiError::NoBudget(_)))
             || self.outcome_unknown()
     }
 }
@@ -457,7 +460,7 @@ impl AircallClient {
     /// `GET /v1/ping`: checks the credentials. 401 and 403 come back as
     /// [`ApiError::Unauthorized`] and [`ApiError::Forbidden`].
     pub async fn ping(&self) -> Result<(), ApiError> {
-        let url = self.url("v1/ping")?;
+        let url = self.url(Endpoint::Ping, "v1/ping")?;
         self.read::<serde_json::Value>(Endpoint::Ping, url, Priority::Urgent)
             .await
             .map(drop)
@@ -472,7 +475,7 @@ impl AircallClient {
         target: &TransferTarget,
         deadline: Option<Instant>,
     ) -> Result<(), ApiError> {
-        let url = self.url(&format!("v1/calls/{call_id}/transfers"))?;
+        let url = self.url(Endpoint::Transfer, &format!("v1/calls/{call_id}/transfers"))?;
         let body = target.body();
         self.send(
             Endpoint::Transfer,
@@ -493,7 +496,7 @@ impl AircallClient {
         tag_ids: &[u64],
         deadline: Option<Instant>,
     ) -> Result<(), ApiError> {
-        let url = self.url(&format!("v1/calls/{call_id}/tags"))?;
+        let url = self.url(Endpoint::TagCall, &format!("v1/calls/{call_id}/tags"))?;
         let body = serde_json::json!({ "tags": tag_ids });
         self.send(
             Endpoint::TagCall,
@@ -515,7 +518,10 @@ impl AircallClient {
         content: &str,
         deadline: Option<Instant>,
     ) -> Result<(), ApiError> {
-        let url = self.url(&format!("v1/calls/{call_id}/comments"))?;
+        let url = self.url(
+            Endpoint::CommentCall,
+            &format!("v1/calls/{call_id}/comments"),
+        )?;
         let body = serde_json::json!({ "content": content });
         self.send(
             Endpoint::CommentCall,
@@ -551,13 +557,13 @@ impl AircallClient {
             .await
     }
 
-    fn url(&self, path: &str) -> Result<Url, ApiError> {
+    fn url(&self, endpoint: Endpoint, path: &str) -> Result<Url, ApiError> {
         self.inner
             .base
             .join(path)
-            .map_err(|error| ApiError::Paging {
-                endpoint: Endpoint::Ping,
-                link: format!("{path}: {error}"),
+            .map_err(|error| ApiError::InvalidUrl {
+                endpoint,
+                reason: format!("{path}: {error}"),
             })
     }
 
@@ -590,7 +596,7 @@ impl AircallClient {
         endpoint: Endpoint,
         path: &str,
     ) -> Result<Vec<T>, ApiError> {
-        let mut url = self.url(path)?;
+        let mut url = self.url(endpoint, path)?;
         url.query_pairs_mut().append_pair("per_page", PER_PAGE);
         let mut items = Vec::new();
         let mut seen = HashSet::new();
@@ -653,6 +659,7 @@ impl AircallClient {
         deadline: Option<Instant>,
     ) -> Result<Answer, ApiError> {
         self.inner.limiter.acquire(priority, deadline).await?;
+        let expects_body = method == Method::GET;
         let mut request = self.inner.http.request(method, url);
         request = match &self.inner.credentials {
             Credentials::Basic { api_id, api_token } => request.basic_auth(api_id, Some(api_token)),
@@ -685,10 +692,18 @@ impl AircallClient {
             RequestOutcome::Status(status.as_u16()),
             started.elapsed(),
         );
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            tracing::warn!(
+                endpoint = endpoint.as_str(),
+                reset = ?headers.reset,
+                "Aircall's rate limit was reached; requests are paused until the reset"
+            );
+        }
         let body = match body {
             Ok(body) => body.to_vec(),
-            // The status arrived, so the request was received: a body cut
-            // short leaves a success a success, and an error an error.
+            // A read needs its body: a cut-short one is a failed exchange.
+            Err(error) if expects_body => return Err(self.classify(&error).1),
+            // Otherwise the status is the answer: the request was received.
             Err(_) if status.is_success() => Vec::new(),
             Err(error) => error.to_string().into_bytes(),
         };
