@@ -146,7 +146,7 @@ impl Tracer for Full<'_> {
         let text = self
             .sources
             .get(test.span.file)
-            .map(|file| file.slice(test.span).to_owned())
+            .map(|file| file.slice(test.span).trim_end().to_owned())
             .unwrap_or_default();
         self.conditions.push(ConditionTrace {
             text,
