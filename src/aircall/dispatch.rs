@@ -54,6 +54,9 @@ pub struct DispatchConfig {
     pub max_attempts: u32,
     /// Pause before re-sending after a refused connection; doubles.
     pub retry_backoff: Duration,
+    /// Call ids remembered to refuse duplicates (for the deadline, at most
+    /// this many: the oldest is forgotten first, so a flood stays bounded).
+    pub remembered_calls: usize,
 }
 
 impl Default for DispatchConfig {
@@ -64,6 +67,7 @@ impl Default for DispatchConfig {
             workers: 16,
             max_attempts: 3,
             retry_backoff: Duration::from_millis(200),
+            remembered_calls: 100_000,
         }
     }
 }
@@ -230,17 +234,20 @@ struct JobInfo {
 }
 
 /// Call ids submitted recently, to refuse a second job for the same call.
-/// Entries live as long as a job can (the deadline) plus a margin.
+/// Entries live as long as a job can (the deadline: a later redelivery is
+/// expired anyway) and at most `limit` are kept.
 struct RecentCalls {
     window: Duration,
+    limit: usize,
     seen: HashMap<i64, Instant>,
     order: VecDeque<(Instant, i64)>,
 }
 
 impl RecentCalls {
-    fn new(window: Duration) -> RecentCalls {
+    fn new(window: Duration, limit: usize) -> RecentCalls {
         RecentCalls {
             window,
+            limit: limit.max(1),
             seen: HashMap::new(),
             order: VecDeque::new(),
         }
@@ -263,6 +270,14 @@ impl RecentCalls {
     }
 
     fn insert(&mut self, call: i64, now: Instant) {
+        while self.seen.len() >= self.limit {
+            let Some((at, oldest)) = self.order.pop_front() else {
+                break;
+            };
+            if self.seen.get(&oldest) == Some(&at) {
+                self.seen.remove(&oldest);
+            }
+        }
         self.seen.insert(call, now);
         self.order.push_back((now, call));
     }
@@ -347,7 +362,7 @@ impl Dispatcher {
         Dispatcher {
             shared: Arc::new(Shared {
                 admission: Mutex::new(Admission {
-                    recent: RecentCalls::new(config.deadline + Duration::from_secs(30)),
+                    recent: RecentCalls::new(config.deadline, config.remembered_calls),
                     closing: false,
                 }),
                 config,
@@ -867,5 +882,42 @@ impl Worker {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn recent_calls_forget_after_the_window() {
+        let mut recent = RecentCalls::new(Duration::from_secs(30), 10);
+        recent.insert(1, Instant::now());
+        tokio::time::advance(Duration::from_secs(29)).await;
+        recent.prune(Instant::now());
+        assert!(recent.contains(1));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        recent.prune(Instant::now());
+        assert!(!recent.contains(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn recent_calls_stay_bounded_forgetting_the_oldest() {
+        let mut recent = RecentCalls::new(Duration::from_secs(30), 3);
+        for call in 1..=5 {
+            recent.insert(call, Instant::now());
+        }
+        assert_eq!(recent.seen.len(), 3);
+        assert!(!recent.contains(1) && !recent.contains(2));
+        assert!((3..=5).all(|call| recent.contains(call)));
+        // A removed call leaves a stale entry that eviction steps over.
+        recent.remove(4);
+        recent.insert(6, Instant::now());
+        recent.insert(7, Instant::now());
+        assert_eq!(recent.seen.len(), 3);
+        assert!(recent.contains(5) && recent.contains(6) && recent.contains(7));
+        recent.insert(8, Instant::now());
+        assert_eq!(recent.seen.len(), 3);
+        assert!(!recent.contains(5) && recent.contains(8));
     }
 }
