@@ -66,7 +66,7 @@ use super::phone::{self, Normalized};
 use super::rule_set::{AnnotationTemplate, CompiledRule, RuleSet};
 use super::schedule::{HolidayCalendar, WeeklyHours};
 use super::source::Sources;
-use super::span::{FileId, Span};
+use super::span::{FileId, Span, Spanned};
 use super::CheckOptions;
 
 use names::Names;
@@ -130,6 +130,7 @@ pub fn check(
     checker.lower_definitions(files);
     let file_zones = checker.file_zones(files);
     let mut rules = Vec::new();
+    let mut rule_names = Vec::new();
     // The span of each rule's condition, or `None` when the rule has an
     // error (its lowered form is then incomplete and not worth analysing).
     let mut conditions = Vec::new();
@@ -137,6 +138,9 @@ pub fn check(
         let zone = file_zones.get(&file.id).copied();
         for item in &file.items {
             if let ast::Item::Rule(rule) = item {
+                if let Some(name) = &rule.name {
+                    rule_names.push(name);
+                }
                 let errors_before = checker.error_count;
                 rules.push(checker.lower_rule(rule, zone));
                 conditions
@@ -145,7 +149,7 @@ pub fn check(
         }
     }
     checker.warn_unused();
-    checker.warn_duplicate_rule_names(&rules);
+    checker.warn_duplicate_rule_names(&rule_names);
     checker.warn_unreachable(&rules, &conditions);
     checker.warn_dst_gaps();
     checker.finish(rules)
@@ -297,40 +301,25 @@ impl<'a> Checker<'a> {
     }
 
     /// Two rules with one name make traces, logs and tests ambiguous.
-    fn warn_duplicate_rule_names(&mut self, rules: &[CompiledRule]) {
-        let mut first: HashMap<&str, &CompiledRule> = HashMap::new();
-        let mut found = Vec::new();
-        for rule in rules {
-            let Some(name) = rule.name.as_deref() else {
-                continue;
-            };
-            match first.get(name) {
-                Some(earlier) => found.push((rule.span, name.to_owned(), earlier.span)),
+    fn warn_duplicate_rule_names(&mut self, names: &[&Spanned<String>]) {
+        let mut first: HashMap<&str, Span> = HashMap::new();
+        for name in names {
+            match first.get(name.node.as_str()) {
+                Some(&earlier) => self.report(
+                    Diagnostic::warning(
+                        "duplicate-rule-name",
+                        name.span,
+                        format!("another rule is already named {}", self.text(name.span)),
+                    )
+                    .with_help(
+                        "give each rule its own name, so traces and logs say which one decided",
+                    )
+                    .with_note(earlier, "the first rule with this name"),
+                ),
                 None => {
-                    first.insert(name, rule);
+                    first.insert(&name.node, name.span);
                 }
             }
-        }
-        for (span, name, earlier) in found {
-            self.report(
-                Diagnostic::warning(
-                    "duplicate-rule-name",
-                    self.head_span(span),
-                    format!("another rule is already named {name:?}"),
-                )
-                .with_help("give each rule its own name, so traces and logs say which one decided")
-                .with_note(self.head_span(earlier), "the first rule with this name"),
-            );
-        }
-    }
-
-    /// The first line of a multi-line span, so a note about a rule points
-    /// at its header rather than its whole body.
-    fn head_span(&self, span: Span) -> Span {
-        let text = self.text(span);
-        match text.find('\n') {
-            Some(end) => Span::new(span.file, span.start as usize, span.start as usize + end),
-            None => span,
         }
     }
 

@@ -320,7 +320,7 @@ impl<'a> Checker<'a> {
             format!(
                 "`{}` is defined here as {}",
                 ident.node,
-                found.kind.keyword()
+                found.kind.described()
             ),
         );
         if let Some(help) = help {

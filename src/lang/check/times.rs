@@ -202,7 +202,7 @@ impl Checker<'_> {
         self.report(Diagnostic::error(
             "invalid-date",
             span,
-            format!("invalid date `{written}`: {why}"),
+            format!("invalid yearly date `{written}`: {why}"),
         ));
         None
     }
