@@ -263,8 +263,20 @@ impl Directory {
                         tokio::time::sleep_until(last + min_gap).await;
                     }
                 }
-                // Errors are kept in the status; the next round tries again.
-                let _ = directory.refresh().await;
+                // The error is also kept in the status; the next round
+                // tries again, and the previous snapshot serves meanwhile.
+                match directory.refresh().await {
+                    Ok(status) => tracing::debug!(
+                        users = status.users,
+                        teams = status.teams,
+                        tags = status.tags,
+                        "Aircall directory refreshed"
+                    ),
+                    Err(error) => tracing::warn!(
+                        %error,
+                        "Aircall directory refresh failed; keeping the previous one"
+                    ),
+                }
                 last = tokio::time::Instant::now();
             }
         })

@@ -258,7 +258,13 @@ impl PresenceBook {
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
-                let _ = book.refresh(&client).await;
+                match book.refresh(&client).await {
+                    Ok(applied) => tracing::debug!(applied, "availabilities polled"),
+                    Err(error) => tracing::warn!(
+                        %error,
+                        "availability poll failed; webhooks keep the book current"
+                    ),
+                }
             }
         })
     }
