@@ -13,4 +13,5 @@ pub mod loader;
 pub mod metrics;
 pub mod reload;
 pub mod server;
+pub mod store;
 pub mod telemetry;

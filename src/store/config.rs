@@ -1,0 +1,332 @@
+//! Settings of the state store: where it lives (`state:`) and how it
+//! behaves (`store:`).
+//!
+//! `state` is a path or URL: `data/switchboard.db` (the default, SQLite in
+//! WAL mode, created on demand), `sqlite:///var/lib/switchboard/state.db`,
+//! or `postgres://user@host/db` when several replicas share one store.
+//! This module only reads settings; it opens nothing.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+
+/// The default SQLite file, relative to the working directory.
+pub const DEFAULT_STATE_PATH: &str = "data/switchboard.db";
+
+/// Where the state lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StateLocation {
+    /// A SQLite file (created with its directory when missing).
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL; may hold a password, so `Debug` hides it.
+    Postgres(String),
+}
+
+impl fmt::Debug for StateLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StateLocation::Sqlite(path) => write!(f, "Sqlite({})", path.display()),
+            StateLocation::Postgres(url) => write!(f, "Postgres({})", redact_url(url)),
+        }
+    }
+}
+
+impl fmt::Display for StateLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StateLocation::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+            StateLocation::Postgres(url) => f.write_str(&redact_url(url)),
+        }
+    }
+}
+
+impl Default for StateLocation {
+    fn default() -> Self {
+        StateLocation::Sqlite(PathBuf::from(DEFAULT_STATE_PATH))
+    }
+}
+
+impl StateLocation {
+    /// Reads `state:`: a `postgres://` / `postgresql://` URL, a
+    /// `sqlite:` URL, or a plain file path.
+    pub fn parse(text: &str) -> Result<StateLocation, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err("must not be empty".to_owned());
+        }
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            return Ok(StateLocation::Postgres(text.to_owned()));
+        }
+        if let Some(rest) = text.strip_prefix("sqlite:") {
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            let path = path.split('?').next().unwrap_or(path);
+            if path.is_empty() || path == ":memory:" {
+                return Err(
+                    "the state must outlive the process: give a file, e.g. sqlite://data/switchboard.db"
+                        .to_owned(),
+                );
+            }
+            return Ok(StateLocation::Sqlite(PathBuf::from(path)));
+        }
+        if let Some((scheme, _)) = text.split_once("://") {
+            return Err(format!(
+                "`{scheme}://` is not a supported state store (use a SQLite file path or a postgres:// URL)"
+            ));
+        }
+        Ok(StateLocation::Sqlite(PathBuf::from(text)))
+    }
+
+    /// A relative SQLite path is taken relative to `base` (the directory
+    /// of the config file).
+    pub fn resolve_against(self, base: &Path) -> StateLocation {
+        match self {
+            StateLocation::Sqlite(path) if path.is_relative() => {
+                StateLocation::Sqlite(base.join(path))
+            }
+            other => other,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for StateLocation {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        StateLocation::parse(&text).map_err(de::Error::custom)
+    }
+}
+
+/// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = match rest.find('/') {
+        Some(at) => rest.split_at(at),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((credentials, host)) => match credentials.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// How hard SQLite works to make a commit durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    /// WAL with `synchronous=NORMAL`: a commit survives the process being
+    /// killed (kill -9, a crash); the last commits may be lost if the
+    /// machine loses power.
+    #[default]
+    Normal,
+    /// `synchronous=FULL`: every group commit is fsync'ed, so it also
+    /// survives a power loss; costs one fsync per batch.
+    Full,
+}
+
+/// The `store:` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Records older than this are pruned in the background.
+    #[serde(deserialize_with = "duration")]
+    pub retention: Duration,
+    /// How often pruning runs.
+    #[serde(deserialize_with = "duration")]
+    pub prune_interval: Duration,
+    /// `last_agent` only looks this far back.
+    #[serde(deserialize_with = "duration")]
+    pub history_window: Duration,
+    /// The most records one group commit takes.
+    pub commit_batch: usize,
+    /// How long the writer waits for more records after the first one of
+    /// a batch (0 commits whatever has arrived at once).
+    #[serde(deserialize_with = "duration")]
+    pub commit_wait: Duration,
+    pub sync: SyncMode,
+    /// Connections for reads (history, `GET /decisions`) and, on
+    /// PostgreSQL, for the writer too.
+    pub pool_size: u32,
+    /// This replica's name in the log and in claims; a restarted replica
+    /// carries out its own unfinished decisions. Default: the host name.
+    pub replica: Option<String>,
+    /// How many replicas share the company's Aircall budget: each uses
+    /// `aircall.rate_limit_per_minute / replicas`.
+    pub replicas: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            retention: Duration::from_secs(30 * 86_400),
+            prune_interval: Duration::from_secs(3600),
+            history_window: Duration::from_secs(90 * 86_400),
+            commit_batch: 512,
+            commit_wait: Duration::from_millis(1),
+            sync: SyncMode::default(),
+            pool_size: 8,
+            replica: None,
+            replicas: 1,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// Checks what serde cannot; returns the key (under `store.`) and the problem.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.retention.is_zero() {
+            return Err(("store.retention", "must be more than 0".to_owned()));
+        }
+        if self.prune_interval.is_zero() {
+            return Err(("store.prune_interval", "must be more than 0".to_owned()));
+        }
+        if self.history_window.is_zero() {
+            return Err(("store.history_window", "must be more than 0".to_owned()));
+        }
+        if self.commit_batch == 0 {
+            return Err(("store.commit_batch", "must be at least 1".to_owned()));
+        }
+        if self.commit_wait > Duration::from_millis(100) {
+            return Err((
+                "store.commit_wait",
+                "must be at most 100ms (every acknowledgement waits for it)".to_owned(),
+            ));
+        }
+        if self.pool_size == 0 {
+            return Err(("store.pool_size", "must be at least 1".to_owned()));
+        }
+        if self.replicas == 0 {
+            return Err(("store.replicas", "must be at least 1".to_owned()));
+        }
+        if self.replica.as_deref().is_some_and(|r| r.trim().is_empty()) {
+            return Err(("store.replica", "must not be empty".to_owned()));
+        }
+        Ok(())
+    }
+
+    /// The replica name: the configured one, else `$HOSTNAME`, else the
+    /// contents of `/etc/hostname`, else `local`.
+    pub fn replica_name(&self) -> String {
+        if let Some(name) = &self.replica {
+            return name.trim().to_owned();
+        }
+        std::env::var("HOSTNAME")
+            .ok()
+            .filter(|name| !name.trim().is_empty())
+            .or_else(|| {
+                std::fs::read_to_string("/etc/hostname")
+                    .ok()
+                    .map(|name| name.trim().to_owned())
+                    .filter(|name| !name.is_empty())
+            })
+            .unwrap_or_else(|| "local".to_owned())
+    }
+}
+
+/// Parses `1ms`, `30s`, `5m`, `1h`, `30d`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let trimmed = text.trim();
+    if let Some(days) = trimmed.strip_suffix('d') {
+        let days: f64 = days
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{trimmed}` is not a duration such as `12h` or `30d`"))?;
+        return Duration::try_from_secs_f64(days * 86_400.0)
+            .map_err(|error| format!("`{trimmed}`: {error}"));
+    }
+    crate::config::parse_duration(trimmed)
+}
+
+/// A duration field: seconds as a number, or text with a unit.
+pub fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Seconds(u64),
+        Text(String),
+    }
+    match Raw::deserialize(deserializer)? {
+        Raw::Seconds(seconds) => Ok(Duration::from_secs(seconds)),
+        Raw::Text(text) => parse_duration(&text).map_err(de::Error::custom),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn state_locations() {
+        assert_eq!(
+            StateLocation::parse("data/x.db").unwrap(),
+            StateLocation::Sqlite("data/x.db".into())
+        );
+        assert_eq!(
+            StateLocation::parse("sqlite:///var/lib/s.db?mode=rwc").unwrap(),
+            StateLocation::Sqlite("/var/lib/s.db".into())
+        );
+        assert_eq!(
+            StateLocation::parse("sqlite:rel.db").unwrap(),
+            StateLocation::Sqlite("rel.db".into())
+        );
+        assert!(matches!(
+            StateLocation::parse("postgres://u:p@h/db").unwrap(),
+            StateLocation::Postgres(_)
+        ));
+        assert!(StateLocation::parse("mysql://h/db")
+            .unwrap_err()
+            .contains("mysql://"));
+        assert!(StateLocation::parse("sqlite::memory:").is_err());
+        assert!(StateLocation::parse(" ").is_err());
+        assert_eq!(
+            StateLocation::parse("x.db")
+                .unwrap()
+                .resolve_against(Path::new("/etc/sb")),
+            StateLocation::Sqlite("/etc/sb/x.db".into())
+        );
+    }
+
+    #[test]
+    fn passwords_never_show() {
+        let location = StateLocation::parse("postgres://app:hunter2@db:5432/sb").unwrap();
+        assert!(!format!("{location:?} {location}").contains("hunter2"));
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db:5432/sb"),
+            "postgres://app:***@db:5432/sb"
+        );
+        assert_eq!(redact_url("postgres://db/sb"), "postgres://db/sb");
+    }
+
+    #[test]
+    fn durations_with_days() {
+        assert_eq!(
+            parse_duration("30d").unwrap(),
+            Duration::from_secs(2_592_000)
+        );
+        assert_eq!(
+            parse_duration("1.5d").unwrap(),
+            Duration::from_secs(129_600)
+        );
+        assert_eq!(parse_duration("2ms").unwrap(), Duration::from_millis(2));
+        assert!(parse_duration("xd").is_err());
+    }
+
+    #[test]
+    fn store_table_defaults_and_checks() {
+        let config: StoreConfig =
+            serde_yaml::from_str("retention: 7d\ncommit_wait: 2ms\n").unwrap();
+        assert_eq!(config.retention, Duration::from_secs(7 * 86_400));
+        assert_eq!(config.history_window, Duration::from_secs(90 * 86_400));
+        assert!(config.validate().is_ok());
+        let bad: StoreConfig = serde_yaml::from_str("commit_batch: 0\n").unwrap();
+        assert_eq!(bad.validate().unwrap_err().0, "store.commit_batch");
+        assert!(serde_yaml::from_str::<StoreConfig>("retension: 1d\n").is_err());
+    }
+}

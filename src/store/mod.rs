@@ -1,0 +1,709 @@
+//! The state store: the durable decision log, call history, per-call
+//! claims, and retention.
+//!
+//! One [`Store`] over SQLite (the default: a file in WAL mode, created on
+//! demand) or PostgreSQL (several replicas sharing one database). The
+//! schema comes from sqlx migrations embedded in the binary
+//! (`migrations/sqlite`, `migrations/postgres`), run at start.
+//!
+//! - Every acknowledged webhook gets a [`WebhookRecord`], committed before
+//!   the acknowledgement ([`Store::record`]); commits are grouped by one
+//!   writer task (see [`writer`]).
+//! - A decidable `call.created` asks for a claim in the same transaction
+//!   (`INSERT ... ON CONFLICT DO NOTHING`): exactly one delivery, on
+//!   exactly one replica, gets it and acts; the others are duplicates.
+//! - Action outcomes arrive later ([`Store::record_outcome`]); a claim
+//!   whose outcomes are not all in is unfinished, and [`Store::recover`]
+//!   finds them after a crash.
+//! - `last_agent` reads the history ([`Store::last_agent`]); `switchboard
+//!   decisions` and `GET /decisions` read the log ([`Store::decisions`]).
+//!
+//! What it must not do: build SQL from input (every value is bound), or
+//! answer a record before it is durable.
+
+pub mod config;
+pub mod history;
+pub mod query;
+pub mod record;
+mod sql;
+pub mod writer;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+pub use config::{StateLocation, StoreConfig, SyncMode};
+pub use query::{DecisionEntry, DecisionQuery};
+pub use record::{
+    Committed, ContactLookupRecord, Disposition, HistoryEntry, OutcomeRecord, RuleLabel,
+    WebhookRecord,
+};
+pub use writer::WriterStats;
+
+use crate::lang::{Action, Agent};
+use record::{from_millis, to_millis};
+use writer::{Command, WriterConfig};
+
+/// Commands the writer's channel holds before senders wait.
+const WRITER_QUEUE: usize = 16_384;
+
+/// Rows one pruning statement deletes at most (keeps each transaction short).
+const PRUNE_CHUNK: i64 = 5_000;
+
+/// Why the store cannot do something. Messages name the store (never a
+/// password) and what went wrong.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the state store {location}: {message}")]
+    Open { location: String, message: String },
+    #[error("cannot migrate the state store {location}: {message}")]
+    Migrate { location: String, message: String },
+    #[error("no state store at {0} (has `switchboard serve` run with this state yet?)")]
+    Missing(String),
+    #[error("state store write failed: {0}")]
+    Write(String),
+    #[error("state store read failed: {0}")]
+    Read(String),
+    #[error("the state store is closed")]
+    Closed,
+}
+
+fn read_error(error: sqlx::Error) -> StoreError {
+    StoreError::Read(error.to_string())
+}
+
+/// The engine and its pools.
+#[derive(Debug, Clone)]
+pub(crate) enum Db {
+    /// One connection for the writer (SQLite has one writer anyway), a
+    /// pool for readers (WAL lets them run beside it).
+    Sqlite {
+        write: SqlitePool,
+        read: SqlitePool,
+    },
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the pool readers use, for either
+/// engine (the statements are the same text).
+macro_rules! with_read_pool {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            Db::Sqlite { read: $pool, .. } => $body,
+            Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// The same, with the pool that writes.
+macro_rules! with_write_pool {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            Db::Sqlite { write: $pool, .. } => $body,
+            Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// A decision that was claimed but whose actions are not all done.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingCall {
+    pub call_id: i64,
+    pub call_started_at: DateTime<Utc>,
+    pub deadline_at: DateTime<Utc>,
+    pub rule: Option<RuleLabel>,
+    pub revision: String,
+    /// The actions with no outcome yet, in the decision's order.
+    pub actions: Vec<Action>,
+}
+
+/// What [`Store::recover`] found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Recovery {
+    /// Still within their deadline: to be carried out now.
+    pub resume: Vec<PendingCall>,
+    /// Past their deadline: marked expired (their actions too).
+    pub expired: usize,
+}
+
+/// Rows removed by one pruning pass.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    pub webhooks: u64,
+    pub outcomes: u64,
+    pub claims: u64,
+    pub history: u64,
+}
+
+/// A snapshot of the writer's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct StoreStats {
+    pub batches: u64,
+    pub records: u64,
+    pub outcomes: u64,
+    pub failed_batches: u64,
+    pub largest_batch: u64,
+    pub dropped_outcomes: u64,
+    /// Mean records per batch (0 before the first).
+    pub mean_batch: f64,
+    /// Mean time to commit a batch, in microseconds.
+    pub mean_commit_us: f64,
+}
+
+struct Inner {
+    db: Db,
+    location: StateLocation,
+    replica: String,
+    config: StoreConfig,
+    writer: Option<mpsc::Sender<Command>>,
+    stats: Arc<WriterStats>,
+    writer_task: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The state store. Cheap to clone; clones share pools and writer.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("location", &self.inner.location)
+            .field("replica", &self.inner.replica)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating when needed) the store, runs the migrations and
+    /// starts the writer. Call inside a tokio runtime.
+    pub async fn open(location: &StateLocation, config: &StoreConfig) -> Result<Store, StoreError> {
+        let shown = location.to_string();
+        let db = match location {
+            StateLocation::Sqlite(path) => open_sqlite(path, config, true).await?,
+            StateLocation::Postgres(url) => open_postgres(url, config).await?,
+        };
+        let migrated = match &db {
+            Db::Sqlite { write, .. } => sqlx::migrate!("./migrations/sqlite").run(write).await,
+            Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await,
+        };
+        migrated.map_err(|error| StoreError::Migrate {
+            location: shown.clone(),
+            message: error.to_string(),
+        })?;
+        let replica = config.replica_name();
+        let (sender, receiver) = mpsc::channel(WRITER_QUEUE);
+        let stats = Arc::new(WriterStats::default());
+        let task = tokio::spawn(writer::run(
+            db.clone(),
+            receiver,
+            WriterConfig {
+                batch: config.commit_batch.max(1),
+                wait: config.commit_wait,
+                replica: replica.clone(),
+            },
+            Arc::clone(&stats),
+        ));
+        Ok(Store {
+            inner: Arc::new(Inner {
+                db,
+                location: location.clone(),
+                replica,
+                config: config.clone(),
+                writer: Some(sender),
+                stats,
+                writer_task: std::sync::Mutex::new(Some(task)),
+            }),
+        })
+    }
+
+    /// Opens an existing store for reading only (`switchboard decisions`):
+    /// no migration, no writer; a missing SQLite file is an error rather
+    /// than a new empty store.
+    pub async fn open_existing(location: &StateLocation) -> Result<Store, StoreError> {
+        let config = StoreConfig {
+            pool_size: 2,
+            ..StoreConfig::default()
+        };
+        let db = match location {
+            StateLocation::Sqlite(path) => {
+                if !path.exists() {
+                    return Err(StoreError::Missing(path.display().to_string()));
+                }
+                open_sqlite(path, &config, false).await?
+            }
+            StateLocation::Postgres(url) => open_postgres(url, &config).await?,
+        };
+        Ok(Store {
+            inner: Arc::new(Inner {
+                db,
+                location: location.clone(),
+                replica: config.replica_name(),
+                config,
+                writer: None,
+                stats: Arc::new(WriterStats::default()),
+                writer_task: std::sync::Mutex::new(None),
+            }),
+        })
+    }
+
+    pub fn location(&self) -> &StateLocation {
+        &self.inner.location
+    }
+
+    /// This replica's name, as written in records and claims.
+    pub fn replica(&self) -> &str {
+        &self.inner.replica
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.inner.config
+    }
+
+    fn writer(&self) -> Result<&mpsc::Sender<Command>, StoreError> {
+        self.inner.writer.as_ref().ok_or(StoreError::Closed)
+    }
+
+    /// Writes a record (and takes its claim, if it asks for one); returns
+    /// once it is durable. An error means it is not: do not acknowledge.
+    pub async fn record(&self, record: WebhookRecord) -> Result<Committed, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.writer()?
+            .send(Command::Record {
+                record: Box::new(record),
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Gives a call's claim back, durably: its webhook is being answered
+    /// 503 and Aircall's next delivery must be able to claim it again.
+    pub async fn release_claim(&self, call_id: i64) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.writer()?
+            .send(Command::Release { call_id, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Queues an action outcome without waiting. When the writer's queue
+    /// is full the outcome is dropped, logged and counted: the decision
+    /// itself is already durable.
+    pub fn record_outcome(&self, outcome: OutcomeRecord) {
+        let Ok(writer) = self.writer() else {
+            return;
+        };
+        if let Err(error) = writer.try_send(Command::Outcome(outcome)) {
+            self.inner
+                .stats
+                .dropped_outcomes
+                .fetch_add(1, Ordering::Relaxed);
+            let call_id = match &error {
+                mpsc::error::TrySendError::Full(Command::Outcome(o))
+                | mpsc::error::TrySendError::Closed(Command::Outcome(o)) => o.call_id,
+                _ => 0,
+            };
+            tracing::warn!(
+                call_id,
+                "action outcome not recorded: the store's queue is full"
+            );
+        }
+    }
+
+    /// Returns once everything queued before is committed.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.writer()?
+            .send(Command::Flush(reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)
+    }
+
+    /// The agent of `caller`'s most recent answered call within the
+    /// history window before `now`.
+    pub async fn last_agent(
+        &self,
+        caller: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Agent>, StoreError> {
+        let window = chrono::Duration::from_std(self.inner.config.history_window)
+            .unwrap_or(chrono::Duration::MAX);
+        let since = now
+            .checked_sub_signed(window)
+            .unwrap_or(DateTime::UNIX_EPOCH);
+        let row: Option<(Option<i64>, Option<String>)> = with_read_pool!(&self.inner.db, |pool| {
+            sqlx::query_as(sql::LAST_AGENT)
+                .bind(caller)
+                .bind(to_millis(since))
+                .fetch_optional(pool)
+                .await
+                .map_err(read_error)?
+        });
+        let row = row.map(|(id, email)| Agent {
+            id: id.and_then(|id| u64::try_from(id).ok()),
+            email,
+        });
+        Ok(row.filter(|agent| agent.id.is_some() || agent.email.is_some()))
+    }
+
+    /// Finds this replica's claimed calls whose actions are not all done:
+    /// those still within their deadline are returned to be carried out;
+    /// the others, and their missing actions, are marked expired.
+    pub async fn recover(&self, now: DateTime<Utc>) -> Result<Recovery, StoreError> {
+        let replica = self.inner.replica.clone();
+        let rows = with_read_pool!(&self.inner.db, |pool| {
+            let rows: Vec<PendingRow> = sqlx::query_as(sql::PENDING_CLAIMS)
+                .bind(replica.as_str())
+                .fetch_all(pool)
+                .await
+                .map_err(read_error)?;
+            let mut pending = Vec::with_capacity(rows.len());
+            for row in rows {
+                let outcomes: Vec<OutcomeRow> = sqlx::query_as(sql::OUTCOMES_OF_CALL)
+                    .bind(row.0)
+                    .fetch_all(pool)
+                    .await
+                    .map_err(read_error)?;
+                let outcomes: Vec<(String, String)> =
+                    outcomes.into_iter().map(|o| (o.2, o.4)).collect();
+                pending.push((pending_call(row), outcomes));
+            }
+            pending
+        });
+        let mut recovery = Recovery::default();
+        for ((mut call, actions_json), outcomes) in rows {
+            let Some(actions) = actions_json.as_ref().and_then(record::actions_from_json) else {
+                continue;
+            };
+            call.actions = remaining_actions(actions, &outcomes);
+            if call.actions.is_empty() {
+                self.set_claim_state(call.call_id, "done").await?;
+            } else if call.deadline_at > now {
+                recovery.resume.push(call);
+            } else {
+                for action in &call.actions {
+                    self.record_outcome(OutcomeRecord {
+                        call_id: call.call_id,
+                        recorded_at: now,
+                        action: action_kind(action).to_owned(),
+                        target: None,
+                        status: "expired".to_owned(),
+                        reason: Some(
+                            "the service stopped before carrying it out, and the call is past its deadline"
+                                .to_owned(),
+                        ),
+                        attempts: 0,
+                        latency: Duration::ZERO,
+                    });
+                }
+                self.flush().await?;
+                self.set_claim_state(call.call_id, "expired").await?;
+                recovery.expired += 1;
+            }
+        }
+        Ok(recovery)
+    }
+
+    async fn set_claim_state(&self, call_id: i64, state: &str) -> Result<(), StoreError> {
+        with_write_pool!(&self.inner.db, |pool| {
+            sqlx::query(sql::SET_CLAIM_STATE)
+                .bind(call_id)
+                .bind(state)
+                .execute(pool)
+                .await
+                .map_err(|error| StoreError::Write(error.to_string()))?;
+        });
+        Ok(())
+    }
+
+    /// Deletes records, outcomes and claims older than the retention, and
+    /// history older than the history window, in short transactions.
+    pub async fn prune(&self, now: DateTime<Utc>) -> Result<PruneReport, StoreError> {
+        let age = |d: Duration| {
+            let d = chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+            to_millis(now.checked_sub_signed(d).unwrap_or(DateTime::UNIX_EPOCH))
+        };
+        let before = age(self.inner.config.retention);
+        let history_before = age(self.inner.config.history_window);
+        let mut report = PruneReport::default();
+        for (statement, cutoff, count) in [
+            (sql::PRUNE_WEBHOOKS, before, &mut report.webhooks),
+            (sql::PRUNE_OUTCOMES, before, &mut report.outcomes),
+            (sql::PRUNE_CLAIMS, before, &mut report.claims),
+            (sql::PRUNE_HISTORY, history_before, &mut report.history),
+        ] {
+            loop {
+                let deleted = with_write_pool!(&self.inner.db, |pool| {
+                    sqlx::query(statement)
+                        .bind(cutoff)
+                        .bind(PRUNE_CHUNK)
+                        .execute(pool)
+                        .await
+                        .map_err(|error| StoreError::Write(error.to_string()))?
+                        .rows_affected()
+                });
+                *count += deleted;
+                if deleted < PRUNE_CHUNK.unsigned_abs() {
+                    break;
+                }
+                // Let the writer in between chunks.
+                tokio::task::yield_now().await;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Prunes every `prune_interval` (first right away) until aborted.
+    pub fn spawn_pruner(&self) -> JoinHandle<()> {
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(store.inner.config.prune_interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                match store.prune(Utc::now()).await {
+                    Ok(report) if report != PruneReport::default() => tracing::info!(
+                        webhooks = report.webhooks,
+                        outcomes = report.outcomes,
+                        claims = report.claims,
+                        history = report.history,
+                        "pruned old records from the state store"
+                    ),
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "pruning the state store failed"),
+                }
+            }
+        })
+    }
+
+    /// Reads decisions, newest first.
+    pub async fn decisions(&self, query: &DecisionQuery) -> Result<Vec<DecisionEntry>, StoreError> {
+        query::run(&self.inner.db, query).await
+    }
+
+    /// The writer's counters.
+    pub fn stats(&self) -> StoreStats {
+        let s = &self.inner.stats;
+        let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        let batches = get(&s.batches);
+        let records = get(&s.records) + get(&s.outcomes);
+        #[expect(clippy::cast_precision_loss, reason = "statistics")]
+        let (mean_batch, mean_commit_us) = if batches == 0 {
+            (0.0, 0.0)
+        } else {
+            (
+                records as f64 / batches as f64,
+                get(&s.commit_micros) as f64 / batches as f64,
+            )
+        };
+        StoreStats {
+            batches,
+            records: get(&s.records),
+            outcomes: get(&s.outcomes),
+            failed_batches: get(&s.failed_batches),
+            largest_batch: get(&s.largest_batch),
+            dropped_outcomes: get(&s.dropped_outcomes),
+            mean_batch,
+            mean_commit_us,
+        }
+    }
+
+    /// Commits what is queued, stops the writer and closes the pools.
+    /// Other clones can no longer write afterwards.
+    pub async fn close(&self) {
+        let _ = self.flush().await;
+        let task = self
+            .inner
+            .writer_task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(task) = task {
+            task.abort();
+        }
+        match &self.inner.db {
+            Db::Sqlite { write, read } => {
+                read.close().await;
+                write.close().await;
+            }
+            Db::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// Which kind an action is, as outcomes name it.
+pub fn action_kind(action: &Action) -> &'static str {
+    match action {
+        Action::Transfer { .. } => "transfer",
+        Action::Keep { .. } => "keep",
+        Action::Tag { .. } => "tag",
+        Action::Comment { .. } => "comment",
+    }
+}
+
+/// The actions still owed: each recorded outcome (other than a
+/// duplicate's) accounts for the first action of its kind.
+fn remaining_actions(actions: Vec<Action>, outcomes: &[(String, String)]) -> Vec<Action> {
+    let mut done: Vec<&str> = outcomes
+        .iter()
+        .filter(|(_, status)| status != "duplicate")
+        .map(|(kind, _)| kind.as_str())
+        .collect();
+    actions
+        .into_iter()
+        .filter(|action| {
+            let kind = action_kind(action);
+            match done.iter().position(|d| *d == kind) {
+                Some(at) => {
+                    done.swap_remove(at);
+                    false
+                }
+                None => true,
+            }
+        })
+        .collect()
+}
+
+/// `call_id, deadline_at, actions, rule_name, rule_file, rule_line,
+/// revision, call_started_at` of [`sql::PENDING_CLAIMS`].
+type PendingRow = (
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+);
+
+/// The columns of [`sql::OUTCOMES_OF_CALL`].
+pub(crate) type OutcomeRow = (
+    i64,
+    i64,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    i64,
+    i64,
+);
+
+fn pending_call(row: PendingRow) -> (PendingCall, Option<serde_json::Value>) {
+    let (call_id, deadline_at, actions, rule_name, rule_file, rule_line, revision, started) = row;
+    let actions = actions.and_then(|text| serde_json::from_str(&text).ok());
+    (
+        PendingCall {
+            call_id,
+            call_started_at: started.map_or(DateTime::UNIX_EPOCH, from_millis),
+            deadline_at: from_millis(deadline_at),
+            rule: rule_line.map(|line| RuleLabel {
+                name: rule_name,
+                file: rule_file,
+                line: u32::try_from(line).unwrap_or(0),
+            }),
+            revision: revision.unwrap_or_default(),
+            actions: Vec::new(),
+        },
+        actions,
+    )
+}
+
+async fn open_sqlite(path: &Path, config: &StoreConfig, create: bool) -> Result<Db, StoreError> {
+    let shown = format!("sqlite:{}", path.display());
+    let open_error = |message: String| StoreError::Open {
+        location: shown.clone(),
+        message,
+    };
+    if create {
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|error| open_error(format!("cannot create {}: {error}", dir.display())))?;
+        }
+    }
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(create)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(match config.sync {
+            SyncMode::Normal => SqliteSynchronous::Normal,
+            SyncMode::Full => SqliteSynchronous::Full,
+        })
+        .busy_timeout(Duration::from_secs(5))
+        // Statements are few and repeated: keep them all prepared.
+        .statement_cache_capacity(64);
+    let write = SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(options.clone())
+        .await
+        .map_err(|error| open_error(error.to_string()))?;
+    let read = SqlitePoolOptions::new()
+        .max_connections(config.pool_size.max(1))
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options.read_only(!create))
+        .await
+        .map_err(|error| open_error(error.to_string()))?;
+    Ok(Db::Sqlite { write, read })
+}
+
+async fn open_postgres(url: &str, config: &StoreConfig) -> Result<Db, StoreError> {
+    let shown = config::redact_url(url);
+    let options = PgConnectOptions::from_str(url).map_err(|error| StoreError::Open {
+        location: shown.clone(),
+        message: error.to_string(),
+    })?;
+    // The writer holds one connection per batch; readers share the rest.
+    let pool = PgPoolOptions::new()
+        .max_connections(config.pool_size.max(1) + 1)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .map_err(|error| StoreError::Open {
+            location: shown,
+            message: error.to_string(),
+        })?;
+    Ok(Db::Postgres(pool))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remaining_actions_skip_those_with_outcomes() {
+        let actions = vec![
+            Action::Transfer {
+                to: crate::lang::Target::Number("+18001234567".into()),
+                fallbacks: vec![],
+                skipped: vec![],
+            },
+            Action::Tag { tag: "a".into() },
+            Action::Tag { tag: "b".into() },
+        ];
+        let outcomes = vec![
+            ("tag".to_owned(), "sent".to_owned()),
+            ("transfer".to_owned(), "duplicate".to_owned()),
+        ];
+        let left = remaining_actions(actions, &outcomes);
+        assert_eq!(left.len(), 2);
+        assert!(matches!(left[0], Action::Transfer { .. }));
+        assert_eq!(left[1], Action::Tag { tag: "b".into() });
+    }
+}
