@@ -1,0 +1,368 @@
+//! The state store on SQLite (always) and PostgreSQL (when
+//! `SWITCHBOARD_TEST_POSTGRES` names a server): the decision log, claims,
+//! outcomes, recovery after a crash, release after a 503, and pruning.
+//! Each behaviour is one async function run against both engines.
+
+#![expect(clippy::unwrap_used, reason = "tests")]
+
+mod store_support;
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::json;
+use store_support::{sqlite_store, test_config, TestDb};
+use switchboard::store::record::ClaimRequest;
+use switchboard::store::{
+    ContactLookupRecord, DecisionQuery, Disposition, OutcomeRecord, RuleLabel, Store, StoreConfig,
+    WebhookRecord,
+};
+
+fn at(seconds: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(seconds, 0).unwrap()
+}
+
+fn decided(call_id: i64, received: DateTime<Utc>, caller: &str) -> WebhookRecord {
+    let mut record = WebhookRecord::new(received, "call.created", Disposition::Decided);
+    record.call_id = Some(call_id);
+    record.caller = Some(caller.to_owned());
+    record.number = Some("+43720880079".to_owned());
+    record.revision = Some("rev1".to_owned());
+    record.rule = Some(RuleLabel {
+        name: Some("VIP".to_owned()),
+        file: Some("rules/main.rules".to_owned()),
+        line: 12,
+    });
+    record.actions = Some(json!([
+        {"type": "transfer", "to": {"user": "alice@example.com"}, "fallbacks": [{"team": "Sales"}]},
+        {"type": "tag", "tag": "VIP"}
+    ]));
+    record.call_started_at = Some(received);
+    record.contact = Some(ContactLookupRecord {
+        status: "found".to_owned(),
+        detail: Some("sql #1".to_owned()),
+    });
+    record.decide_time = Some(Duration::from_micros(420));
+    record.claim = Some(ClaimRequest {
+        call_started_at: received,
+        deadline: Duration::from_secs(30),
+        action_count: 2,
+    });
+    record
+}
+
+fn outcome(call_id: i64, action: &str, status: &str) -> OutcomeRecord {
+    OutcomeRecord {
+        call_id,
+        recorded_at: Utc::now(),
+        action: action.to_owned(),
+        target: Some("user 42 (alice@example.com)".to_owned()),
+        status: status.to_owned(),
+        reason: None,
+        attempts: 1,
+        latency: Duration::from_millis(12),
+    }
+}
+
+async fn log_and_read_back(store: Store) {
+    let now = Utc::now();
+    let committed = store
+        .record(decided(1001, now, "+33176360695"))
+        .await
+        .unwrap();
+    assert_eq!(committed.claimed, Some(true));
+    // A second delivery of the same call: recorded, but as a duplicate.
+    let again = store
+        .record(decided(1001, now, "+33176360695"))
+        .await
+        .unwrap();
+    assert_eq!(again.claimed, Some(false));
+    // A user event: recorded, no claim.
+    let user = store
+        .record(WebhookRecord::new(now, "user.opened", Disposition::Applied))
+        .await
+        .unwrap();
+    assert_eq!(user.claimed, None);
+    store.record_outcome(outcome(1001, "transfer", "sent"));
+    store.record_outcome(outcome(1001, "tag", "sent"));
+    store.flush().await.unwrap();
+
+    let entries = store
+        .decisions(&DecisionQuery {
+            call_id: Some(1001),
+            ..DecisionQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 2, "{entries:#?}");
+    let duplicate = &entries[0];
+    let first = &entries[1];
+    assert_eq!(duplicate.disposition, Disposition::Duplicate);
+    assert!(duplicate.outcomes.is_empty());
+    assert_eq!(first.disposition, Disposition::Decided);
+    let rule = first.rule.as_ref().unwrap();
+    assert_eq!(rule.name.as_deref(), Some("VIP"));
+    assert_eq!(rule.line, 12);
+    assert_eq!(first.caller.as_deref(), Some("+33176360695"));
+    assert_eq!(
+        first.actions.as_ref().unwrap()[0]["to"]["user"],
+        "alice@example.com"
+    );
+    assert_eq!(first.contact.as_ref().unwrap().status, "found");
+    assert_eq!(first.decide_ms, Some(0.42));
+    let statuses: Vec<&str> = first.outcomes.iter().map(|o| o.status.as_str()).collect();
+    assert_eq!(statuses, ["sent", "sent"]);
+    assert_eq!(first.outcomes[0].latency, Duration::from_millis(12));
+
+    // Filters: caller, since, limit, every event.
+    let by_caller = store
+        .decisions(&DecisionQuery {
+            caller: Some("+33176360695".to_owned()),
+            ..DecisionQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_caller.len(), 2);
+    let none_since = store
+        .decisions(&DecisionQuery {
+            since: Some(now + chrono::Duration::seconds(5)),
+            ..DecisionQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(none_since.is_empty());
+    let all = store
+        .decisions(&DecisionQuery {
+            all_events: true,
+            limit: 2,
+            ..DecisionQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    // Nothing is left to recover: both actions have outcomes.
+    let recovery = store.recover(Utc::now()).await.unwrap();
+    assert!(recovery.resume.is_empty());
+    assert_eq!(recovery.expired, 0);
+    store.close().await;
+}
+
+async fn concurrent_claims_have_one_winner(store: Store) {
+    let now = Utc::now();
+    let mut tasks = Vec::new();
+    for delivery in 0..4 {
+        for call in 0..50 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let _ = delivery;
+                store
+                    .record(decided(5000 + call, now, "+33176360695"))
+                    .await
+                    .unwrap()
+                    .claimed
+                    .unwrap()
+            }));
+        }
+    }
+    let mut won = 0;
+    for task in tasks {
+        if task.await.unwrap() {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 50);
+    let stats = store.stats();
+    assert_eq!(stats.records, 200);
+    assert!(stats.batches < 200, "commits were grouped: {stats:?}");
+    store.close().await;
+}
+
+async fn unfinished_decisions_are_resumed_or_expired(store: Store) {
+    let now = Utc::now();
+    // Within its deadline, nothing done yet.
+    store
+        .record(decided(
+            7001,
+            now - chrono::Duration::seconds(5),
+            "+33176360695",
+        ))
+        .await
+        .unwrap();
+    // Within its deadline, the transfer done, the tag not.
+    store
+        .record(decided(
+            7002,
+            now - chrono::Duration::seconds(5),
+            "+33176360695",
+        ))
+        .await
+        .unwrap();
+    store.record_outcome(outcome(7002, "transfer", "sent"));
+    // Past its deadline.
+    store
+        .record(decided(
+            7003,
+            now - chrono::Duration::seconds(60),
+            "+33176360695",
+        ))
+        .await
+        .unwrap();
+    store.flush().await.unwrap();
+
+    let recovery = store.recover(now).await.unwrap();
+    assert_eq!(recovery.expired, 1);
+    let resumed: Vec<(i64, usize)> = recovery
+        .resume
+        .iter()
+        .map(|call| (call.call_id, call.actions.len()))
+        .collect();
+    assert_eq!(resumed, [(7001, 2), (7002, 1)]);
+    let rule = recovery.resume[0].rule.as_ref().unwrap();
+    assert_eq!((rule.name.as_deref(), rule.line), (Some("VIP"), 12));
+    assert_eq!(recovery.resume[0].revision, "rev1");
+    assert!(matches!(
+        recovery.resume[1].actions[0],
+        switchboard::lang::Action::Tag { .. }
+    ));
+    // The expired call's actions are recorded as expired.
+    let expired = store
+        .decisions(&DecisionQuery {
+            call_id: Some(7003),
+            ..DecisionQuery::default()
+        })
+        .await
+        .unwrap();
+    let statuses: Vec<&str> = expired[0]
+        .outcomes
+        .iter()
+        .map(|o| o.status.as_str())
+        .collect();
+    assert_eq!(statuses, ["expired", "expired"]);
+    // A second recovery does not expire it again.
+    let again = store.recover(now).await.unwrap();
+    assert_eq!(again.expired, 0);
+    store.close().await;
+}
+
+async fn released_claim_can_be_taken_again(store: Store) {
+    let now = Utc::now();
+    assert_eq!(
+        store
+            .record(decided(8001, now, "+1"))
+            .await
+            .unwrap()
+            .claimed,
+        Some(true)
+    );
+    store.release_claim(8001).await.unwrap();
+    assert_eq!(
+        store
+            .record(decided(8001, now, "+1"))
+            .await
+            .unwrap()
+            .claimed,
+        Some(true)
+    );
+    let entries = store
+        .decisions(&DecisionQuery {
+            call_id: Some(8001),
+            ..DecisionQuery::default()
+        })
+        .await
+        .unwrap();
+    let dispositions: Vec<Disposition> = entries.iter().map(|e| e.disposition).collect();
+    assert_eq!(dispositions, [Disposition::Decided, Disposition::Rejected]);
+    store.close().await;
+}
+
+async fn old_records_are_pruned(store: Store) {
+    let now = Utc::now();
+    let old = now - chrono::Duration::days(40);
+    store.record(decided(9001, old, "+1")).await.unwrap();
+    store.record_outcome(OutcomeRecord {
+        recorded_at: old,
+        ..outcome(9001, "transfer", "sent")
+    });
+    store.record(decided(9002, now, "+1")).await.unwrap();
+    store.flush().await.unwrap();
+    let report = store.prune(now).await.unwrap();
+    assert_eq!(
+        (report.webhooks, report.outcomes, report.claims),
+        (1, 1, 1),
+        "{report:?}"
+    );
+    let left = store.decisions(&DecisionQuery::default()).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].call_id, Some(9002));
+    assert_eq!(store.prune(now).await.unwrap().webhooks, 0);
+    store.close().await;
+}
+
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let store = super::sqlite_store(dir.path(), &super::test_config("a")).await;
+                    super::$name(store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(db) = super::TestDb::postgres(stringify!($name)).await else {
+                        return;
+                    };
+                    let store = super::Store::open(&db.location(), &super::test_config("a"))
+                        .await
+                        .unwrap();
+                    super::$name(store).await;
+                    db.drop_db().await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_engines!(
+    log_and_read_back,
+    concurrent_claims_have_one_winner,
+    unfinished_decisions_are_resumed_or_expired,
+    released_claim_can_be_taken_again,
+    old_records_are_pruned,
+);
+
+#[tokio::test]
+async fn sqlite_store_is_created_on_demand_in_wal_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/data/switchboard.db");
+    let location = switchboard::store::StateLocation::Sqlite(path.clone());
+    // Reading a store that does not exist says so, and creates nothing.
+    let missing = Store::open_existing(&location).await.unwrap_err();
+    assert!(missing.to_string().contains("no state store"), "{missing}");
+    assert!(!path.exists());
+    let store = Store::open(&location, &StoreConfig::default())
+        .await
+        .unwrap();
+    store
+        .record(WebhookRecord::new(
+            at(1_646_389_739),
+            "call.created",
+            Disposition::Skipped,
+        ))
+        .await
+        .unwrap();
+    assert!(path.exists());
+    assert!(dir.path().join("nested/data/switchboard.db-wal").exists());
+    store.close().await;
+    // Opened again (migrations already applied), the record is there.
+    let reader = Store::open_existing(&location).await.unwrap();
+    let entries = reader.decisions(&DecisionQuery::default()).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].received_at, at(1_646_389_739));
+    reader.close().await;
+}
