@@ -1,0 +1,369 @@
+//! `switchboard serve` as a process: start-up checks and their exit codes,
+//! the dry-run banner, SIGHUP reloads, and SIGTERM draining the queue.
+//! The fake Aircall runs in the test; the binary talks to it on 127.0.0.1.
+
+#![expect(clippy::unwrap_used, reason = "tests")]
+
+mod serve_support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::json;
+use serve_support::*;
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn switchboard() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    command.env("RUST_LOG", "info").env_remove("NO_COLOR");
+    command
+}
+
+/// Runs `serve` to completion (for start-up failures).
+fn serve_fails(args: &[&str]) -> (i32, String) {
+    let output = switchboard()
+        .arg("serve")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.code().is_some(),
+        "killed by a signal: {output:?}"
+    );
+    (
+        output.status.code().unwrap(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn write_config(dir: &Path, yaml: &str) -> String {
+    let path = dir.join("switchboard.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path.display().to_string()
+}
+
+/// A running `serve` process and its stderr lines.
+struct Process {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+    base: String,
+}
+
+impl Process {
+    /// Starts `serve` on 127.0.0.1:0 and waits for its "listening" line.
+    fn start(args: &[&str]) -> Process {
+        let mut child = switchboard()
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut process = Process {
+            child,
+            lines,
+            seen: Vec::new(),
+            base: String::new(),
+        };
+        let line = process.wait_for_line("listening on http://");
+        let address = line
+            .split("listening on http://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .unwrap();
+        process.base = format!("http://{address}");
+        process
+    }
+
+    /// Waits (up to 10 s) for a stderr line containing `needle`.
+    fn wait_for_line(&mut self, needle: &str) -> String {
+        if let Some(line) = self.seen.iter().find(|line| line.contains(needle)) {
+            return line.clone();
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self.lines.recv_timeout(left);
+            assert!(
+                line.is_ok(),
+                "no line with {needle:?} in:\n{}",
+                self.seen.join("\n")
+            );
+            let line = line.unwrap();
+            self.seen.push(line.clone());
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits (up to 10 s) for the process to exit; returns its code.
+    fn wait_exit(&mut self) -> i32 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Collect what is left of stderr.
+                while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+                    self.seen.push(line);
+                }
+                return status.code().unwrap_or(-1);
+            }
+            assert!(std::time::Instant::now() < deadline, "serve did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn invalid_rules_stop_the_start_with_exit_1() {
+    let rules = RulesDir::new("rule \"x\"\nwhen caller.contry == \"FR\"\nkeep\n");
+    let (code, stderr) = serve_fails(&["--rules", &rules.file().display().to_string()]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("error[unknown-subject]"), "{stderr}");
+    assert!(stderr.contains("main.rules:2:6"), "{stderr}");
+}
+
+#[test]
+fn config_errors_name_the_key_and_exit_2() {
+    let rules = RulesDir::new(RULES);
+    let config = write_config(rules.path(), "rules: main.rules\nqueue_capasity: 10\n");
+    let (code, stderr) = serve_fails(&["--config", &config]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("queue_capasity"), "{stderr}");
+
+    let config = write_config(
+        rules.path(),
+        "rules: main.rules\naircall:\n  api_id: x\n  api_token: ${SWITCHBOARD_TEST_UNSET_VARIABLE}\n",
+    );
+    let (code, stderr) = serve_fails(&["--config", &config]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("SWITCHBOARD_TEST_UNSET_VARIABLE") && stderr.contains("aircall.api_token"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn live_mode_refuses_to_start_without_a_webhook_token() {
+    let rules = RulesDir::new(RULES);
+    let config = write_config(
+        rules.path(),
+        "rules: main.rules\naircall:\n  api_id: id\n  api_token: tok\n  base_url: http://127.0.0.1:9\n",
+    );
+    let (code, stderr) = serve_fails(&["--config", &config]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("webhook token"), "{stderr}");
+}
+
+async fn ping_answering(status: u16) -> MockServer {
+    let aircall = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/ping"))
+        .respond_with(ResponseTemplate::new(status).set_body_json(json!({"message": "nope"})))
+        .mount(&aircall)
+        .await;
+    aircall
+}
+
+fn live_yaml(aircall: &MockServer) -> String {
+    format!(
+        "rules: main.rules\nwebhook_tokens: [\"{WEBHOOK_TOKEN}\"]\nadmin_token: \"{ADMIN_TOKEN}\"\n\
+         watch: off\naircall:\n  api_id: {API_ID}\n  api_token: {API_TOKEN}\n  base_url: {}\n  \
+         rate_limit_per_minute: 6000\n",
+        aircall.uri()
+    )
+}
+
+#[tokio::test]
+async fn refused_credentials_are_a_clear_start_up_error() {
+    let rules = RulesDir::new(RULES);
+    for (status, words) in [(401, "401 Unauthorized"), (403, "403 Forbidden")] {
+        let aircall = ping_answering(status).await;
+        let config = write_config(rules.path(), &live_yaml(&aircall));
+        let (code, stderr) =
+            tokio::task::spawn_blocking(move || serve_fails(&["--config", &config]))
+                .await
+                .unwrap();
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("refused the credentials"), "{stderr}");
+        assert!(stderr.contains(words), "{stderr}");
+        assert!(!stderr.contains(API_TOKEN), "{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn dry_run_banner_sighup_reload_and_sigterm_exit() {
+    let rules = RulesDir::new(RULES);
+    let file = rules.file().display().to_string();
+    let mut process = tokio::task::spawn_blocking(move || {
+        let mut process = Process::start(&["--rules", &file, "--watch", "off"]);
+        process.wait_for_line("DRY-RUN");
+        process
+    })
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let status: serde_json::Value = http
+        .get(format!("{}/status", process.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["mode"], "dry-run");
+    let first = status["rules"]["revision"].as_str().unwrap().to_owned();
+
+    // Watching is off: only SIGHUP brings the change in.
+    std::fs::write(rules.file(), RULES.replace("\"to alice\"", "\"alice\"")).unwrap();
+    process.signal("HUP");
+    let mut reloaded = None;
+    for _ in 0..500 {
+        let status: serde_json::Value = http
+            .get(format!("{}/status", process.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["last_reload"]["trigger"] == "signal" {
+            reloaded = Some(status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = reloaded.unwrap_or_else(|| unreachable!("SIGHUP did not reload"));
+    assert_eq!(status["last_reload"]["outcome"], "applied");
+    assert_ne!(status["rules"]["revision"], first.as_str());
+
+    process.signal("TERM");
+    let code = tokio::task::spawn_blocking(move || {
+        let code = process.wait_exit();
+        assert!(
+            process
+                .seen
+                .iter()
+                .any(|line| line.contains("SIGTERM received")),
+            "{}",
+            process.seen.join("\n")
+        );
+        code
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0);
+}
+
+/// SIGTERM while a transfer waits on a slow Aircall: the process finishes
+/// it before exiting.
+#[tokio::test]
+async fn sigterm_finishes_queued_transfers() {
+    let aircall = fake_aircall_with_slow_transfers().await;
+    let rules = RulesDir::new(RULES);
+    let config = write_config(rules.path(), &live_yaml(&aircall));
+    let mut process = tokio::task::spawn_blocking(move || Process::start(&["--config", &config]))
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let base = process.base.clone();
+    eventually("readiness", || {
+        let http = http.clone();
+        let url = format!("{base}/readyz");
+        async move { http.get(url).send().await.is_ok_and(|r| r.status() == 200) }
+    })
+    .await;
+    for id in [8001, 8002] {
+        let response = http
+            .post(format!("{}/aircall/calls", process.base))
+            .body(call_created(id, "+44 20 7946 0958", Some(WEBHOOK_TOKEN)).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+    }
+    process.signal("TERM");
+    let (code, lines) = tokio::task::spawn_blocking(move || {
+        let code = process.wait_exit();
+        (code, process.seen.clone())
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0);
+    // Both answers (204 after 700 ms) were waited for before exiting.
+    for id in ["8001", "8002"] {
+        assert!(
+            lines
+                .iter()
+                .any(|line| line.contains(": sent") && line.contains(&format!("call_id={id}"))),
+            "no completed transfer for {id} in:\n{}",
+            lines.join("\n")
+        );
+    }
+    let sent = transfers(&aircall).await;
+    assert_eq!(sent.len(), 2, "queued transfers were dropped at shutdown");
+}
+
+async fn fake_aircall_with_slow_transfers() -> MockServer {
+    let aircall = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/ping"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ping": "pong"})))
+        .mount(&aircall)
+        .await;
+    for (route, key, items) in [
+        (
+            "/v1/users",
+            "users",
+            json!([{"id": 101, "email": "alice@example.com"}]),
+        ),
+        ("/v1/teams", "teams", json!([])),
+        ("/v1/tags", "tags", json!([])),
+        ("/v1/users/availabilities", "users", json!([])),
+    ] {
+        Mock::given(method("GET"))
+            .and(path(route))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"meta": {}, key: items})))
+            .mount(&aircall)
+            .await;
+    }
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/v1/calls/\d+/transfers$"))
+        .respond_with(ResponseTemplate::new(204).set_delay(Duration::from_millis(700)))
+        .mount(&aircall)
+        .await;
+    aircall
+}
