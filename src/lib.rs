@@ -8,6 +8,7 @@
 pub mod aircall;
 pub mod cli;
 pub mod config;
+pub mod contacts;
 pub mod lang;
 pub mod loader;
 pub mod metrics;
@@ -15,3 +16,4 @@ pub mod reload;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod testing;
