@@ -320,7 +320,6 @@ impl Checker<'_> {
         operand: Option<&Operand>,
     ) -> TestKind {
         let Some(subject) = self.subject(path) else {
-            // Still look at the values, for their own mistakes.
             return placeholder();
         };
         let subject_text = path.dotted();

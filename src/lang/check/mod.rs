@@ -74,8 +74,11 @@ use names::Names;
 /// One diagnostic code: its name, its severity and what it means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CodeInfo {
+    /// The stable kebab-case code, e.g. `unknown-name`.
     pub code: &'static str,
+    /// Whether it blocks the rule set (errors) or not (warnings).
     pub severity: Severity,
+    /// A short description for the README and `--help`-style listings.
     pub meaning: &'static str,
 }
 

@@ -377,3 +377,108 @@ enum Finding {
     SameCondition { rule: usize, earlier: usize },
     Never { rule: usize },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::ast::Day;
+    use super::super::super::schedule::DayWindow;
+    use super::*;
+
+    fn test(kind: TestKind) -> Cond {
+        Cond::Test(CompiledTest {
+            span: Span::default(),
+            kind,
+        })
+    }
+
+    fn hours(index: usize, outside: bool) -> Cond {
+        test(TestKind::Hours {
+            hours: index,
+            zone: ZoneChoice::FromCall,
+            outside,
+        })
+    }
+
+    fn caller_exists() -> Cond {
+        test(TestKind::Field {
+            field: super::super::super::rule_set::Field::Caller,
+            op: FieldOp::Exists,
+        })
+    }
+
+    fn sample_hours() -> Vec<WeeklyHours> {
+        let window = DayWindow {
+            day: Day::Mon,
+            start: 9 * 60,
+            end: 17 * 60,
+        };
+        vec![
+            // Never open: only reachable from the AST through errors, but
+            // the analysis must still be right about it.
+            WeeklyHours::new(None, Vec::new(), Vec::new()),
+            WeeklyHours::new(None, vec![window], Vec::new()),
+            WeeklyHours::new(None, vec![window], Vec::new()),
+        ]
+    }
+
+    #[test]
+    fn hours_that_are_never_open() {
+        let all = sample_hours();
+        let analyzer = Analyzer::new(&all);
+        assert_eq!(analyzer.analyze(&hours(0, true)).1, Truth::Always);
+        assert_eq!(analyzer.analyze(&hours(0, false)).1, Truth::Never);
+        assert_eq!(analyzer.analyze(&hours(1, false)).1, Truth::Depends);
+    }
+
+    #[test]
+    fn hours_are_keyed_by_content() {
+        let all = sample_hours();
+        let analyzer = Analyzer::new(&all);
+        assert_eq!(
+            analyzer.analyze(&hours(1, false)).0,
+            analyzer.analyze(&hours(2, false)).0
+        );
+        // `outside` is `not within`.
+        assert_eq!(
+            analyzer.analyze(&hours(1, true)).0,
+            analyzer.analyze(&Cond::Not(Box::new(hours(2, false)))).0
+        );
+    }
+
+    #[test]
+    fn junctions_are_flattened_sorted_and_deduplicated() {
+        let all = sample_hours();
+        let analyzer = Analyzer::new(&all);
+        let a = || hours(1, false);
+        let b = caller_exists;
+        let left = Cond::And(
+            Box::new(Cond::And(Box::new(a()), Box::new(b()))),
+            Box::new(a()),
+        );
+        let right = Cond::And(Box::new(b()), Box::new(a()));
+        assert_eq!(analyzer.analyze(&left), analyzer.analyze(&right));
+        // `X and X` is `X`; double negation cancels out.
+        let twice = Cond::And(Box::new(b()), Box::new(b()));
+        let negated_twice = Cond::Not(Box::new(Cond::Not(Box::new(b()))));
+        assert_eq!(analyzer.analyze(&twice), analyzer.analyze(&b()));
+        assert_eq!(analyzer.analyze(&negated_twice), analyzer.analyze(&b()));
+    }
+
+    #[test]
+    fn complementary_operands() {
+        let all = sample_hours();
+        let analyzer = Analyzer::new(&all);
+        let not_b = || Cond::Not(Box::new(caller_exists()));
+        let either = Cond::Or(Box::new(caller_exists()), Box::new(not_b()));
+        let both = Cond::And(Box::new(caller_exists()), Box::new(not_b()));
+        assert_eq!(analyzer.analyze(&either).1, Truth::Always);
+        assert_eq!(analyzer.analyze(&both).1, Truth::Never);
+        // An `or` with an always-true operand is always true, and an `and`
+        // with one is decided by the rest.
+        let always = || test(TestKind::Always);
+        let or_always = Cond::Or(Box::new(caller_exists()), Box::new(always()));
+        let and_always = Cond::And(Box::new(caller_exists()), Box::new(always()));
+        assert_eq!(analyzer.analyze(&or_always).1, Truth::Always);
+        assert_eq!(analyzer.analyze(&and_always).1, Truth::Depends);
+    }
+}
