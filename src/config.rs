@@ -744,6 +744,32 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_is_valid() {
+        let text = include_str!("../switchboard.example.yaml");
+        let config = Config::from_yaml_with(text, Path::new("switchboard.example.yaml"), |name| {
+            Some(format!("value-of-{name}"))
+        })
+        .unwrap();
+        assert_eq!(config.mode(), Mode::Live);
+        assert_eq!(config.webhook_tokens.len(), 1);
+        assert_eq!(config.watch_debounce, Duration::from_millis(200));
+        // Every documented key of the defaults is in the example.
+        let defaults = Config::default();
+        assert_eq!(config.listen, defaults.listen);
+        assert_eq!(config.rules, defaults.rules);
+        assert_eq!(config.queue_capacity, defaults.queue_capacity);
+
+        let text = include_str!("../deploy/switchboard.container.yaml");
+        let config =
+            Config::from_yaml_with(text, Path::new("switchboard.container.yaml"), |name| {
+                Some(format!("value-of-{name}"))
+            })
+            .unwrap();
+        assert_eq!(config.listen, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(config.mode(), Mode::Live);
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
