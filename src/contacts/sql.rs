@@ -244,6 +244,7 @@ fn sqlite_contact(row: &SqliteRow) -> Result<Contact, SourceError> {
         let get_err = |e| decode_error(name, e);
         // SQLite stores booleans as integers; the declared type says which.
         let value = match storage.as_str() {
+            _ if raw.is_null() => Value::Null,
             "NULL" => Value::Null,
             "INTEGER" if declared.contains("BOOL") => {
                 Value::Bool(row.try_get_unchecked::<i64, _>(index).map_err(get_err)? != 0)
