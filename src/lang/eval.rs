@@ -1,8 +1,8 @@
 //! The evaluator: decides where a call goes, and (for `explain`) why.
 //!
 //! [`RuleSet::evaluate`] (the server's hot path) and [`RuleSet::explain`]
-//! run the very same code, [`RuleSet::run`], monomorphised for two
-//! [`Tracer`]s: one that records nothing, so the compiler removes every
+//! run the very same code, `RuleSet::run`, monomorphised for two
+//! tracers: one that records nothing, so the compiler removes every
 //! description (no formatting, no allocation besides the [`Outcome`]), and
 //! one that records each atomic condition with the values it saw.
 //!
