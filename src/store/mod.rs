@@ -22,6 +22,7 @@
 //! answer a record before it is durable.
 
 pub mod config;
+pub mod dispatch;
 pub mod history;
 pub mod query;
 pub mod record;
