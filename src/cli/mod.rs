@@ -5,10 +5,13 @@
 //! build them directly. This module holds only what several subcommands
 //! share (output format, colour choice); it does no work of its own.
 
+pub mod calendar;
 pub mod check;
 pub mod exit;
 pub mod explain;
+pub mod fmt;
 pub mod serve;
+pub mod test;
 
 use std::io::IsTerminal;
 
@@ -38,6 +41,16 @@ pub enum Command {
     /// the Aircall API, reload rules when they change.
     #[command(after_help = exit::EXIT_CODES_HELP)]
     Serve(serve::ServeArgs),
+    /// Run rule tests (`*.test.yaml`): each case's call must go where it says.
+    #[command(after_help = test::EXIT_CODES_HELP)]
+    Test(test::TestArgs),
+    /// Rewrite rules files in the canonical layout (or check they are).
+    #[command(after_help = fmt::EXIT_CODES_HELP)]
+    Fmt(fmt::FmtArgs),
+    /// Show when an `hours` definition is open, day by day, with holidays
+    /// and clock changes applied.
+    #[command(after_help = exit::EXIT_CODES_HELP)]
+    Calendar(calendar::CalendarArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -46,6 +59,9 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Check(args) => check::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Test(args) => test::run(&args),
+        Command::Fmt(args) => fmt::run(&args),
+        Command::Calendar(args) => calendar::run(&args),
     }
 }
 

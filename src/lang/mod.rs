@@ -10,6 +10,7 @@ pub mod call;
 pub mod check;
 pub mod diagnostic;
 pub mod eval;
+pub mod format;
 pub mod outcome;
 pub mod parse;
 pub mod phone;

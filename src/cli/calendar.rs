@@ -1,0 +1,754 @@
+//! `switchboard calendar`: the effective opening of an `hours` definition,
+//! day by day, with holidays, part days and clock changes applied and
+//! marked.
+//!
+//! ```text
+//! Thu 24 Dec 08:00-14:00 (bank: from 14:00)
+//! Fri 25 Dec closed (bank: all day)
+//! Sun 29 Mar: clocks go forward 02:00 -> 03:00
+//! ```
+//!
+//! The opening of each date comes from [`WeeklyHours::day_plan`], the same
+//! data `within hours` tests read, so the calendar cannot disagree with the
+//! rules. Times are wall-clock times in the zone (`--zone`, else the
+//! `timezone` of the file that defines the hours, else UTC), as a time test
+//! reads them: the zone decides when the clocks change, and a window that
+//! spans a change is marked (the skipped hour never opens, the repeated
+//! hour opens twice).
+//!
+//! Output: the calendar on stdout (text or `--format json`); problems on
+//! stderr. Exit: 0 shown; 1 the rules are invalid; 2 bad usage (unknown
+//! hours or zone, bad range) or an unreadable file.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use super::exit::ExitStatus;
+use super::{ColorChoice, Format};
+use crate::lang::ast::{Day, DefinitionValue, Item};
+use crate::lang::parse::parse_file;
+use crate::lang::schedule::{ClockTime, DayPlan, HolidayRule, Period, WeeklyHours, DAY_MINUTES};
+use crate::lang::{compile, render, suggest, CheckOptions, RuleSet};
+use crate::loader;
+use crate::testing::instant::parse_zone;
+
+/// The longest range shown, in days (a decade): a typo in a year should
+/// not print a century.
+const MAX_DAYS: i64 = 3660;
+
+/// The range shown when `--to` is not given, in days after `--from`.
+const DEFAULT_DAYS: i64 = 14;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct CalendarArgs {
+    /// The rules: a file, or a directory of `*.rules` files.
+    #[arg(long, value_name = "PATH")]
+    pub rules: PathBuf,
+
+    /// The `hours` definition to show.
+    #[arg(long, value_name = "NAME")]
+    pub hours: String,
+
+    /// First date shown (YYYY-MM-DD). Default: today in the zone.
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub from: Option<NaiveDate>,
+
+    /// Last date shown (YYYY-MM-DD). Default: 14 days after the first.
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub to: Option<NaiveDate>,
+
+    /// The time zone whose clock the hours are read in. Default: the
+    /// `timezone` of the file defining the hours, else UTC.
+    #[arg(long, value_name = "ZONE")]
+    pub zone: Option<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+
+    /// Colour diagnostics when the rules are invalid.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+fn parse_date(text: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .map_err(|error| format!("{error} (expected a date such as 2026-12-24)"))
+}
+
+/// Runs `calendar` against the real stdout/stderr and clock.
+pub fn run(args: &CalendarArgs) -> ExitStatus {
+    let stdout = io::stdout();
+    let stderr = io::stderr();
+    let color = args.color.resolve(
+        io::IsTerminal::is_terminal(&io::stderr()),
+        std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty()),
+    );
+    execute(
+        args,
+        &mut stdout.lock(),
+        &mut stderr.lock(),
+        color,
+        Utc::now(),
+    )
+    .unwrap_or(ExitStatus::Failure)
+}
+
+/// `calendar` with its outputs, colour and clock given, for tests.
+pub fn execute(
+    args: &CalendarArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    color: bool,
+    now: DateTime<Utc>,
+) -> io::Result<ExitStatus> {
+    let sources = match loader::load_sources(&args.rules) {
+        Ok(sources) => sources,
+        Err(error) => {
+            writeln!(err, "error: {error}")?;
+            return Ok(ExitStatus::Failure);
+        }
+    };
+    let compiled = compile(
+        sources,
+        &CheckOptions {
+            today: now.date_naive(),
+        },
+    );
+    let Some(rule_set) = compiled
+        .rule_set
+        .as_ref()
+        .filter(|_| compiled.error_count() == 0)
+    else {
+        err.write_all(render::render(&compiled.diagnostics, &compiled.sources, color).as_bytes())?;
+        writeln!(
+            err,
+            "\nerror: {}: the rules are invalid ({})",
+            args.rules.display(),
+            render::summary(&compiled.diagnostics)
+        )?;
+        return Ok(ExitStatus::Invalid);
+    };
+    let Some(hours) = rule_set.hours_named(&args.hours) else {
+        let names: Vec<&str> = rule_set
+            .hours
+            .iter()
+            .filter_map(|hours| hours.name.as_deref())
+            .collect();
+        let mut message = format!(
+            "error: {}: no hours named `{}`",
+            args.rules.display(),
+            args.hours
+        );
+        if let Some(found) = suggest::closest(&args.hours, names.iter().copied()) {
+            message.push_str(&format!("; {}", suggest::did_you_mean(found)));
+        } else if names.is_empty() {
+            message.push_str(" (the rules define no hours)");
+        } else {
+            message.push_str(&format!(" (defined: {})", names.join(", ")));
+        }
+        writeln!(err, "{message}")?;
+        return Ok(ExitStatus::Failure);
+    };
+
+    let definition = find_definition(rule_set, &args.hours);
+    let zone = match &args.zone {
+        Some(zone) => match parse_zone(zone) {
+            Ok(zone) => zone,
+            Err(problem) => {
+                writeln!(err, "error: --zone: {problem}")?;
+                return Ok(ExitStatus::Failure);
+            }
+        },
+        None => definition
+            .as_ref()
+            .and_then(|definition| definition.zone)
+            .unwrap_or(Tz::UTC),
+    };
+    let from = args
+        .from
+        .unwrap_or_else(|| now.with_timezone(&zone).date_naive());
+    let to = args
+        .to
+        .unwrap_or_else(|| from + Duration::days(DEFAULT_DAYS));
+    if to < from {
+        writeln!(err, "error: --to {to} is before the first date {from}")?;
+        return Ok(ExitStatus::Failure);
+    }
+    if (to - from).num_days() >= MAX_DAYS {
+        writeln!(
+            err,
+            "error: {from} to {to} is more than {MAX_DAYS} days; show a shorter range"
+        )?;
+        return Ok(ExitStatus::Failure);
+    }
+
+    let calendar = Calendar::build(rule_set, hours, zone, from, to);
+    match args.format {
+        Format::Human => write_human(
+            out,
+            &args.hours,
+            definition.as_ref(),
+            hours,
+            rule_set,
+            &calendar,
+        )?,
+        Format::Json => {
+            let json = JsonCalendar::new(&args.hours, definition.as_ref(), &calendar);
+            serde_json::to_writer_pretty(&mut *out, &json)?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitStatus::Success)
+}
+
+/// Where an `hours` definition is written, and its file's `timezone`.
+#[derive(Debug, Clone)]
+struct Definition {
+    file: String,
+    line: usize,
+    zone: Option<Tz>,
+}
+
+fn find_definition(rule_set: &RuleSet, name: &str) -> Option<Definition> {
+    rule_set.sources().iter().find_map(|(id, file)| {
+        let ast = parse_file(file, id).ok()?;
+        let definition = ast.items.iter().find_map(|item| match item {
+            Item::Definition(definition)
+                if definition.name.node == name
+                    && matches!(definition.value, DefinitionValue::Hours(_)) =>
+            {
+                Some(definition)
+            }
+            _ => None,
+        })?;
+        let zone = ast.items.iter().find_map(|item| match item {
+            Item::Timezone(zone) => zone.node.parse::<Tz>().ok(),
+            _ => None,
+        });
+        Some(Definition {
+            file: file.name.clone(),
+            line: file.line_col(definition.span.start as usize).0,
+            zone,
+        })
+    })
+}
+
+// ---------------------------------------------------------------- the model
+
+/// A change of the zone's UTC offset, seen on the wall clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ClockChange {
+    /// The wall-clock time just before the change, e.g. 02:00.
+    before: NaiveDateTime,
+    /// The wall-clock time just after it, e.g. 03:00.
+    after: NaiveDateTime,
+}
+
+impl ClockChange {
+    fn forward(&self) -> bool {
+        self.after > self.before
+    }
+
+    /// The wall-clock minutes of `date` the change skips (forward) or
+    /// repeats (back).
+    fn affected(&self, date: NaiveDate) -> Option<Period> {
+        let (first, last) = if self.forward() {
+            (self.before, self.after)
+        } else {
+            (self.after, self.before)
+        };
+        let minute = |at: NaiveDateTime| -> u32 {
+            if at.date() < date {
+                0
+            } else if at.date() > date {
+                DAY_MINUTES
+            } else {
+                at.hour_minute()
+            }
+        };
+        let period = Period::new(minute(first), minute(last));
+        (period.start < period.end).then_some(period)
+    }
+}
+
+trait HourMinute {
+    fn hour_minute(&self) -> u32;
+}
+
+impl HourMinute for NaiveDateTime {
+    fn hour_minute(&self) -> u32 {
+        use chrono::Timelike;
+        self.hour() * 60 + self.minute()
+    }
+}
+
+#[derive(Debug)]
+struct CalendarDay {
+    plan: DayPlan,
+    /// Clock changes whose wall-clock "before" falls on this date.
+    changes: Vec<ClockChange>,
+    /// The open periods the clock changes touch, with what happens to them.
+    change_marks: Vec<(Period, ClockChange)>,
+}
+
+#[derive(Debug)]
+struct Calendar {
+    zone: Tz,
+    from: NaiveDate,
+    to: NaiveDate,
+    days: Vec<CalendarDay>,
+}
+
+impl Calendar {
+    fn build(
+        rule_set: &RuleSet,
+        hours: &WeeklyHours,
+        zone: Tz,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Calendar {
+        let changes = clock_changes(zone, from, to);
+        let mut days = Vec::new();
+        let mut date = from;
+        while date <= to {
+            let plan = hours.day_plan(date, &rule_set.holidays);
+            let today: Vec<ClockChange> = changes
+                .iter()
+                .copied()
+                .filter(|change| change.before.date() == date || change.after.date() == date)
+                .collect();
+            let change_marks = today
+                .iter()
+                .filter_map(|change| change.affected(date).map(|period| (period, *change)))
+                .flat_map(|(affected, change)| {
+                    plan.open
+                        .iter()
+                        .filter_map(move |open| open.intersect(&affected).map(|p| (p, change)))
+                })
+                .collect();
+            days.push(CalendarDay {
+                plan,
+                changes: today
+                    .into_iter()
+                    .filter(|change| change.before.date() == date)
+                    .collect(),
+                change_marks,
+            });
+            let Some(next) = date.succ_opt() else {
+                break;
+            };
+            date = next;
+        }
+        Calendar {
+            zone,
+            from,
+            to,
+            days,
+        }
+    }
+}
+
+/// Every change of `zone`'s UTC offset whose wall-clock time falls between
+/// `from` and `to` (a day's margin each side), in order. Zones change at
+/// most a few times a year, so a scan in 15-minute steps with a bisection
+/// to the second on each change is exact and cheap.
+fn clock_changes(zone: Tz, from: NaiveDate, to: NaiveDate) -> Vec<ClockChange> {
+    const STEP: i64 = 15 * 60;
+    let offset = |at: i64| -> i64 {
+        DateTime::from_timestamp(at, 0).map_or(0, |instant| {
+            i64::from(
+                zone.offset_from_utc_datetime(&instant.naive_utc())
+                    .fix()
+                    .local_minus_utc(),
+            )
+        })
+    };
+    let start = (from - Duration::days(1))
+        .and_hms_opt(0, 0, 0)
+        .map_or(0, |at| at.and_utc().timestamp());
+    let end = (to + Duration::days(2))
+        .and_hms_opt(0, 0, 0)
+        .map_or(0, |at| at.and_utc().timestamp());
+    let mut changes = Vec::new();
+    let mut at = start;
+    let mut current = offset(at);
+    while at < end {
+        let next = at + STEP;
+        let next_offset = offset(next);
+        if next_offset != current {
+            // The first second with the new offset lies in (at, next].
+            let (mut low, mut high) = (at, next);
+            while high - low > 1 {
+                let middle = low + (high - low) / 2;
+                if offset(middle) == current {
+                    low = middle;
+                } else {
+                    high = middle;
+                }
+            }
+            let wall =
+                |offset: i64| DateTime::from_timestamp(high + offset, 0).map(|at| at.naive_utc());
+            if let (Some(before), Some(after)) = (wall(current), wall(next_offset)) {
+                let day = before.date();
+                if day >= from && day <= to || after.date() >= from && after.date() <= to {
+                    changes.push(ClockChange { before, after });
+                }
+            }
+            current = next_offset;
+        }
+        at = next;
+    }
+    changes
+}
+
+// ---------------------------------------------------------------- human
+
+fn write_human(
+    out: &mut dyn Write,
+    name: &str,
+    definition: Option<&Definition>,
+    hours: &WeeklyHours,
+    rule_set: &RuleSet,
+    calendar: &Calendar,
+) -> io::Result<()> {
+    match definition {
+        Some(definition) => writeln!(
+            out,
+            "hours {name} ({}:{}): {}",
+            definition.file,
+            definition.line,
+            describe_week(hours, rule_set)
+        )?,
+        None => writeln!(out, "hours {name}: {}", describe_week(hours, rule_set))?,
+    }
+    writeln!(
+        out,
+        "{} to {}, wall-clock times in {}",
+        calendar.from.format("%a %d %b %Y"),
+        calendar.to.format("%a %d %b %Y"),
+        calendar.zone.name()
+    )?;
+    writeln!(out)?;
+    let mut year = calendar.from.year();
+    for day in &calendar.days {
+        let date = day.plan.date;
+        if date.year() != year {
+            year = date.year();
+            writeln!(out, "{year}")?;
+        }
+        let label = date.format("%a %d %b");
+        for change in &day.changes {
+            writeln!(out, "{label}: {}", describe_change(change))?;
+        }
+        writeln!(out, "{label} {}", describe_day(day))?;
+    }
+    Ok(())
+}
+
+/// `Mon-Fri 08:00-18:00, Sat 10:00-17:00, Sun closed, except holidays bank`.
+fn describe_week(hours: &WeeklyHours, rule_set: &RuleSet) -> String {
+    let mut groups: Vec<(Day, Day, String)> = Vec::new();
+    for day in Day::ALL {
+        let windows = hours.describe_day(day);
+        match groups.last_mut() {
+            Some((_, last, text)) if *text == windows => *last = day,
+            _ => groups.push((day, day, windows)),
+        }
+    }
+    let short = |day: Day| {
+        let name = day.short_name();
+        let mut chars = name.chars();
+        chars
+            .next()
+            .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+            .unwrap_or_default()
+    };
+    let mut parts: Vec<String> = groups
+        .into_iter()
+        .map(|(first, last, windows)| {
+            if first == last {
+                format!("{} {windows}", short(first))
+            } else {
+                format!("{}-{} {windows}", short(first), short(last))
+            }
+        })
+        .collect();
+    let except: Vec<&str> = hours
+        .except
+        .iter()
+        .filter_map(|&index| rule_set.holidays.get(index))
+        .map(|calendar| calendar.name.as_str())
+        .collect();
+    if !except.is_empty() {
+        parts.push(format!("except holidays {}", except.join(", ")));
+    }
+    parts.join(", ")
+}
+
+/// `clocks go forward 02:00 -> 03:00`.
+fn describe_change(change: &ClockChange) -> String {
+    let direction = if change.forward() { "forward" } else { "back" };
+    format!(
+        "clocks go {direction} {} -> {}",
+        change.before.format("%H:%M"),
+        change.after.format("%H:%M")
+    )
+}
+
+/// `08:00-14:00 (bank: from 14:00)`, `closed (bank: all day)`.
+fn describe_day(day: &CalendarDay) -> String {
+    let plan = &day.plan;
+    let mut text = if plan.open.is_empty() {
+        "closed".to_owned()
+    } else {
+        plan.open
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut marks: Vec<String> = Vec::new();
+    for closure in &plan.closed {
+        let mark = format!(
+            "{}: {}",
+            closure.calendar,
+            holiday_part(&closure.rule, plan.date)
+        );
+        if !marks.contains(&mark) {
+            marks.push(mark);
+        }
+    }
+    for (period, change) in &day.change_marks {
+        marks.push(if change.forward() {
+            format!("{period} skipped: clocks go forward")
+        } else {
+            format!("{period} happens twice: clocks go back")
+        });
+    }
+    if !marks.is_empty() {
+        text.push_str(&format!(" ({})", marks.join("; ")));
+    }
+    text
+}
+
+/// A holiday entry as it applies to `date`: `from 14:00`, `all day`,
+/// `2026-08-10..2026-08-14`, `every 05-01 until 12:00`.
+fn holiday_part(rule: &HolidayRule, date: NaiveDate) -> String {
+    let whole = rule.part() == Period::whole_day();
+    match rule {
+        HolidayRule::Dates { first, last, .. } if *first == date && *last == date => {
+            if whole {
+                "all day".to_owned()
+            } else {
+                // `2026-12-24 from 14:00` without the date the line shows.
+                let text = rule.describe();
+                text.split_once(' ')
+                    .map_or(text.clone(), |(_, part)| part.to_owned())
+            }
+        }
+        _ => rule.describe(),
+    }
+}
+
+// ---------------------------------------------------------------- JSON
+
+#[derive(Debug, Serialize)]
+struct JsonCalendar {
+    hours: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<usize>,
+    zone: &'static str,
+    from: String,
+    to: String,
+    days: Vec<JsonDay>,
+}
+
+#[derive(Debug, Serialize)]
+struct JsonDay {
+    date: String,
+    weekday: String,
+    open: Vec<JsonPeriod>,
+    /// Parts of the regular hours closed by a holiday.
+    closed: Vec<JsonClosure>,
+    /// Clock changes on this date.
+    clock_changes: Vec<JsonClockChange>,
+}
+
+#[derive(Debug, Serialize)]
+struct JsonPeriod {
+    start: String,
+    end: String,
+}
+
+impl From<Period> for JsonPeriod {
+    fn from(period: Period) -> Self {
+        JsonPeriod {
+            start: ClockTime(period.start).to_string(),
+            end: ClockTime(period.end).to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct JsonClosure {
+    holidays: String,
+    /// The holiday entry as written, e.g. `2026-12-24 from 14:00`.
+    entry: String,
+    start: String,
+    end: String,
+}
+
+#[derive(Debug, Serialize)]
+struct JsonClockChange {
+    /// `forward` or `back`.
+    direction: &'static str,
+    /// Wall-clock time before and after, `HH:MM`.
+    from: String,
+    to: String,
+}
+
+impl JsonCalendar {
+    fn new(name: &str, definition: Option<&Definition>, calendar: &Calendar) -> JsonCalendar {
+        JsonCalendar {
+            hours: name.to_owned(),
+            file: definition.map(|d| d.file.clone()),
+            line: definition.map(|d| d.line),
+            zone: calendar.zone.name(),
+            from: calendar.from.to_string(),
+            to: calendar.to.to_string(),
+            days: calendar
+                .days
+                .iter()
+                .map(|day| JsonDay {
+                    date: day.plan.date.to_string(),
+                    weekday: day.plan.date.format("%a").to_string(),
+                    open: day
+                        .plan
+                        .open
+                        .iter()
+                        .copied()
+                        .map(JsonPeriod::from)
+                        .collect(),
+                    closed: day
+                        .plan
+                        .closed
+                        .iter()
+                        .map(|closure| {
+                            let period = JsonPeriod::from(closure.period);
+                            JsonClosure {
+                                holidays: closure.calendar.clone(),
+                                entry: closure.rule.describe(),
+                                start: period.start,
+                                end: period.end,
+                            }
+                        })
+                        .collect(),
+                    clock_changes: day
+                        .changes
+                        .iter()
+                        .map(|change| JsonClockChange {
+                            direction: if change.forward() { "forward" } else { "back" },
+                            from: change.before.format("%H:%M").to_string(),
+                            to: change.after.format("%H:%M").to_string(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    fn date(text: &str) -> NaiveDate {
+        parse_date(text).unwrap()
+    }
+
+    #[test]
+    fn paris_changes_clocks_twice_in_2026() {
+        let paris: Tz = "Europe/Paris".parse().unwrap();
+        let changes = clock_changes(paris, date("2026-01-01"), date("2026-12-31"));
+        let described: Vec<(String, String)> = changes
+            .iter()
+            .map(|c| (c.before.date().to_string(), describe_change(c)))
+            .collect();
+        assert_eq!(
+            described,
+            vec![
+                (
+                    "2026-03-29".to_owned(),
+                    "clocks go forward 02:00 -> 03:00".to_owned()
+                ),
+                (
+                    "2026-10-25".to_owned(),
+                    "clocks go back 03:00 -> 02:00".to_owned()
+                ),
+            ]
+        );
+        assert_eq!(
+            changes[0].affected(date("2026-03-29")),
+            Some(Period::new(120, 180))
+        );
+        assert!(clock_changes(Tz::UTC, date("2026-01-01"), date("2026-12-31")).is_empty());
+    }
+
+    #[test]
+    fn southern_hemisphere_and_half_hour_zones() {
+        let sydney: Tz = "Australia/Sydney".parse().unwrap();
+        let changes = clock_changes(sydney, date("2026-04-01"), date("2026-10-31"));
+        let described: Vec<String> = changes
+            .iter()
+            .map(|c| format!("{} {}", c.before.date(), describe_change(c)))
+            .collect();
+        assert_eq!(
+            described,
+            vec![
+                "2026-04-05 clocks go back 03:00 -> 02:00",
+                "2026-10-04 clocks go forward 02:00 -> 03:00"
+            ]
+        );
+        let lord_howe: Tz = "Australia/Lord_Howe".parse().unwrap();
+        let changes = clock_changes(lord_howe, date("2026-10-01"), date("2026-10-31"));
+        assert_eq!(
+            changes.iter().map(describe_change).collect::<Vec<_>>(),
+            vec!["clocks go forward 02:00 -> 02:30"]
+        );
+    }
+
+    #[test]
+    fn holiday_parts_drop_the_date_the_line_shows() {
+        let rule = HolidayRule::Dates {
+            first: date("2026-12-24"),
+            last: date("2026-12-24"),
+            start: 14 * 60,
+            end: DAY_MINUTES,
+        };
+        assert_eq!(holiday_part(&rule, date("2026-12-24")), "from 14:00");
+        let day = HolidayRule::Dates {
+            first: date("2026-12-25"),
+            last: date("2026-12-25"),
+            start: 0,
+            end: DAY_MINUTES,
+        };
+        assert_eq!(holiday_part(&day, date("2026-12-25")), "all day");
+        let yearly = HolidayRule::Yearly {
+            month: 5,
+            day: 1,
+            start: 0,
+            end: DAY_MINUTES,
+        };
+        assert_eq!(holiday_part(&yearly, date("2027-05-01")), "every 05-01");
+    }
+}
