@@ -126,7 +126,9 @@ fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, PayloadError> {
 
 fn prefix(field: &str, error: PayloadError) -> PayloadError {
     match error {
-        PayloadError::Shape(message) if message.contains(": ") && !message.starts_with("missing") => {
+        PayloadError::Shape(message)
+            if message.contains(": ") && !message.starts_with("missing") =>
+        {
             PayloadError::Shape(format!("{field}.{message}"))
         }
         PayloadError::Shape(message) => PayloadError::Shape(format!("{field}: {message}")),
