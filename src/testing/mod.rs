@@ -222,7 +222,9 @@ pub fn prepare(suite: &Suite, rule_set: &RuleSet) -> Result<Vec<Case>, Vec<Strin
             Ok(at) => Some(at),
             Err(problem) => {
                 problems.push(format!("at: {problem}"));
-                None
+                // As for a case's `at`: report this problem once, not as a
+                // missing instant in every case.
+                Some(DateTime::UNIX_EPOCH)
             }
         },
         None => None,
@@ -370,7 +372,9 @@ impl<'s> Preparer<'s> {
                 Ok(at) => Some(at),
                 Err(problem) => {
                     problems.push(format!("at: {problem}"));
-                    None
+                    // Stands in for the bad instant so that the call's own
+                    // problems (and only those) are reported too.
+                    Some(DateTime::UNIX_EPOCH)
                 }
             },
             None => default_at,
@@ -533,8 +537,14 @@ impl<'s> Preparer<'s> {
             .entry(path.to_owned())
             .or_insert_with(|| {
                 let full = base.join(path);
-                let text = std::fs::read(&full)
-                    .map_err(|error| format!("call.payload: {}: {error}", full.display()))?;
+                let text = std::fs::read(&full).map_err(|error| {
+                    let why = if error.kind() == std::io::ErrorKind::NotFound {
+                        "no such file".to_owned()
+                    } else {
+                        error.to_string()
+                    };
+                    format!("call.payload: {}: {why}", full.display())
+                })?;
                 serde_json::from_slice(&text).map_err(|error| {
                     format!("call.payload: {}: not valid JSON: {error}", full.display())
                 })
