@@ -8,7 +8,8 @@
 //!   line or another item ends the block), and their trailing comments too;
 //! - named rules as `rule "x"` / `when ...` / action / `tag`/`comment` lines,
 //!   with one blank line between rules; a one-line unnamed rule stays on one
-//!   line;
+//!   line, and consecutive one-line rules keep the author's grouping (a
+//!   list of one-liners need not be spaced out);
 //! - a condition, a transfer list, an hours or holidays definition that the
 //!   author wrote over several lines keeps one operand, target, window or
 //!   entry per line; everything else goes on one line;
@@ -498,11 +499,21 @@ impl Formatter<'_> {
                 _ => false,
             }))
             .collect();
+        let is_rule = |entry: Option<&Entry>| matches!(entry, Some(Entry::Block(b)) if blocks.get(*b).is_some_and(|block| block.kind == Kind::Rule));
+        // A rule on one line (no comment lines either): a list of these
+        // reads best as the author grouped it.
+        let is_compact = |entry: Option<&Entry>| match entry {
+            Some(Entry::Block(b)) => blocks.get(*b).is_some_and(|block| {
+                block.kind == Kind::Rule
+                    && matches!(block.lines.as_slice(), [line] if line.leading.is_empty())
+            }),
+            _ => false,
+        };
         for (at, entry) in entries.iter().enumerate() {
-            let is_rule = matches!(entry, Entry::Block(b) if blocks.get(*b).is_some_and(|block| block.kind == Kind::Rule));
-            if !is_rule {
+            if !is_rule(Some(entry)) {
                 continue;
             }
+            let compact = is_compact(Some(entry));
             let mut first = at;
             while first > 0 {
                 let (Some(previous), Some(current)) = (entries.get(first - 1), entries.get(first))
@@ -516,13 +527,18 @@ impl Formatter<'_> {
                     break;
                 }
             }
-            if first > 0 {
+            let after_compact =
+                first == at && compact && is_compact(entries.get(at.wrapping_sub(1)));
+            if first > 0 && !after_compact {
                 if let Some(flag) = blank.get_mut(first) {
                     *flag = true;
                 }
             }
-            if let Some(flag) = blank.get_mut(at + 1) {
-                *flag = true;
+            let before_compact = compact && is_compact(entries.get(at + 1));
+            if !before_compact {
+                if let Some(flag) = blank.get_mut(at + 1) {
+                    *flag = true;
+                }
             }
         }
         blank
@@ -966,6 +982,33 @@ keep
         assert_eq!(
             fmt("when caller exists\n  keep\n"),
             "when caller exists\nkeep\n"
+        );
+    }
+
+    #[test]
+    fn consecutive_one_line_rules_keep_their_grouping() {
+        let text = "\
+when caller exists keep
+when always keep
+
+when always keep
+rule \"x\" when always keep
+when always keep
+";
+        assert_eq!(
+            fmt(text),
+            "\
+when caller exists keep
+when always keep
+
+when always keep
+
+rule \"x\"
+when always
+keep
+
+when always keep
+"
         );
     }
 
