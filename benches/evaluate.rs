@@ -206,7 +206,7 @@ fn bench_large(c: &mut Criterion) {
     });
     let outcome = rules.evaluate(&call, &ctx);
     assert!(outcome.decision.rule.is_none(), "{:?}", outcome.decision);
-    assert_eq!(outcome.trace.len(), 10_000);
+    assert!(outcome.trace.is_empty());
 
     let mut group = c.benchmark_group("10000 rules");
     group.sample_size(20);

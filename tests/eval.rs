@@ -15,7 +15,8 @@
 //!
 //! Calls are built through the real webhook decoding
 //! (`aircall::webhook::Envelope`), and every case runs both `evaluate` and
-//! `explain`, which must agree. To add a case, add it to a file; to add a
+//! `explain`, which must agree (explain traces every rule tried, evaluate
+//! only the deciding one). To add a case, add it to a file; to add a
 //! suite, add a file and its name to `suites!` below (a test checks the list).
 #![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
@@ -273,12 +274,29 @@ fn run_suite(file: &str) -> Vec<String> {
                 quiet.decision, explained.decision
             ));
         }
-        let flags =
-            |outcome: &Outcome| -> Vec<bool> { outcome.trace.iter().map(|r| r.matched).collect() };
-        if flags(&quiet) != flags(&explained)
-            || quiet.trace.iter().any(|r| !r.conditions.is_empty())
-        {
-            failures.push(format!("{label}: evaluate's trace differs from explain's"));
+        // evaluate traces the deciding rule only, explain every rule tried.
+        let deciding: Vec<_> = explained
+            .trace
+            .iter()
+            .filter(|r| r.matched)
+            .map(|r| (&r.rule, r.matched))
+            .collect();
+        let quiet_trace: Vec<_> = quiet.trace.iter().map(|r| (&r.rule, r.matched)).collect();
+        if quiet_trace != deciding || quiet.trace.iter().any(|r| !r.conditions.is_empty()) {
+            failures.push(format!(
+                "{label}: evaluate's trace is not the deciding rule's"
+            ));
+        }
+        let tried = explained.trace.len();
+        let expected_tried = match &explained.decision.rule {
+            Some(rule) => rule.index + 1,
+            None if explained.decision.ignored.is_some() => 0,
+            None => rules.rule_count(),
+        };
+        if tried != expected_tried {
+            failures.push(format!(
+                "{label}: explain traced {tried} rules, not {expected_tried}"
+            ));
         }
         let got = summary(&explained);
         if got != case.expect {

@@ -38,15 +38,17 @@ pub const IGNORED: &str = "only inbound call.created events are decided by rules
 pub const NO_RULE_MATCHED: &str = "no rule matched";
 
 impl RuleSet {
-    /// Decides a call. The trace has one entry per rule tried (whether it
-    /// matched), without condition details.
+    /// Decides a call. The trace has a single entry, the deciding rule's
+    /// (none when no rule matched), without condition details: its cost
+    /// does not grow with the rules that did not match.
     pub fn evaluate(&self, call: &Call, ctx: &Context<'_>) -> Outcome {
         self.run(call, ctx, &mut Quiet)
     }
 
-    /// Decides a call exactly as [`RuleSet::evaluate`] does, and records
-    /// every atomic condition evaluated (short-circuited ones are absent)
-    /// with its source text, line, result and the values it saw.
+    /// Decides a call exactly as [`RuleSet::evaluate`] does, and traces
+    /// every rule tried, each with every atomic condition evaluated
+    /// (short-circuited ones are absent): its source text, line, result and
+    /// the values it saw.
     pub fn explain(&self, call: &Call, ctx: &Context<'_>) -> Outcome {
         self.run(
             call,
@@ -75,16 +77,25 @@ impl RuleSet {
             call,
             ctx,
             clock: Clock::new(call.instant),
+            hours_seen: Memo::new(),
+            holidays_seen: Memo::new(),
         };
-        // One allocation for the whole trace, whatever rule decides.
-        let mut trace = Vec::with_capacity(self.rules.len());
+        // explain: one allocation for the whole trace, whatever rule decides.
+        // evaluate: nothing until a rule matches.
+        let mut trace = if T::EVERY_RULE {
+            Vec::with_capacity(self.rules.len())
+        } else {
+            Vec::new()
+        };
         for (index, rule) in self.rules.iter().enumerate() {
             let matched = env.condition(&rule.condition, tracer);
-            trace.push(RuleTrace {
-                rule: rule_ref(index, rule),
-                matched,
-                conditions: tracer.take(),
-            });
+            if T::EVERY_RULE || matched {
+                trace.push(RuleTrace {
+                    rule: rule_ref(index, rule),
+                    matched,
+                    conditions: tracer.take(),
+                });
+            }
             if matched {
                 return Outcome {
                     decision: env.decide(index, rule),
@@ -117,6 +128,12 @@ fn rule_ref(index: usize, rule: &CompiledRule) -> RuleRef {
 /// Receives each atomic condition's result. `detail` is called only by
 /// tracers that keep it, so the quiet path never formats.
 trait Tracer {
+    /// Whether the trace has an entry for every rule tried, or only for
+    /// the one that decided. Recording every rule costs tens of
+    /// nanoseconds per rule (an entry, a reference count), which a
+    /// 10,000-rule set cannot afford on every webhook.
+    const EVERY_RULE: bool;
+
     fn record(&mut self, test: &CompiledTest, result: bool, detail: impl FnOnce() -> String);
     /// The conditions recorded since the last call (for one rule).
     fn take(&mut self) -> Vec<ConditionTrace>;
@@ -126,6 +143,8 @@ trait Tracer {
 struct Quiet;
 
 impl Tracer for Quiet {
+    const EVERY_RULE: bool = false;
+
     #[inline(always)]
     fn record(&mut self, _test: &CompiledTest, _result: bool, _detail: impl FnOnce() -> String) {}
 
@@ -142,6 +161,8 @@ struct Full<'s> {
 }
 
 impl Tracer for Full<'_> {
+    const EVERY_RULE: bool = true;
+
     fn record(&mut self, test: &CompiledTest, result: bool, detail: impl FnOnce() -> String) {
         let text = self
             .sources
@@ -195,12 +216,53 @@ impl Clock {
     }
 }
 
+/// Results of time tests already computed for this call, by definition
+/// index and zone: large rule sets test the same `hours office` in many
+/// rules, and the answer cannot change within one call.
+struct Memo<V: Copy> {
+    slots: [Option<(usize, Tz, V)>; 8],
+    next: usize,
+}
+
+impl<V: Copy> Memo<V> {
+    fn new() -> Memo<V> {
+        Memo {
+            slots: [None; 8],
+            next: 0,
+        }
+    }
+
+    fn get_or(&mut self, index: usize, zone: Tz, compute: impl FnOnce() -> V) -> V {
+        let hit = self
+            .slots
+            .iter()
+            .flatten()
+            .find(|(i, z, _)| *i == index && *z == zone);
+        if let Some((_, _, value)) = hit {
+            return *value;
+        }
+        let value = compute();
+        let slot = self.next % self.slots.len();
+        if let Some(entry) = self.slots.get_mut(slot) {
+            *entry = Some((index, zone, value));
+        }
+        self.next = self.next.wrapping_add(1);
+        value
+    }
+}
+
+/// What `within hours` saw: whether the windows are open, and the `except`
+/// holiday (calendar index and entry) that closes them.
+type HoursSeen = (bool, Option<(usize, HolidayRule)>);
+
 /// One evaluation: the rule set, the call and its context.
 struct Env<'e> {
     rules: &'e RuleSet,
     call: &'e Call,
     ctx: &'e Context<'e>,
     clock: Clock,
+    hours_seen: Memo<HoursSeen>,
+    holidays_seen: Memo<Option<HolidayRule>>,
 }
 
 /// A value a field test saw.
@@ -318,34 +380,51 @@ impl<'e> Env<'e> {
                 result
             }
             TestKind::Hours {
-                hours,
+                hours: index,
                 zone,
                 outside,
             } => {
                 let zone = self.zone(*zone);
                 let local = self.clock.local(zone);
-                let Some(hours) = self.rules.hours.get(*hours) else {
+                let Some(hours) = self.rules.hours.get(*index) else {
                     // Unreachable for a checked rule set: closed.
                     tracer.record(test, *outside, || "unknown hours".to_owned());
                     return *outside;
                 };
-                let open = hours.is_open_at(local);
-                // Holidays matter only when the windows are open.
-                let holiday = if open {
-                    self.except_holiday(hours, local)
-                } else {
-                    None
-                };
+                let rules = self.rules;
+                let (open, holiday) = self.hours_seen.get_or(*index, zone, || {
+                    let open = hours.is_open_at(local);
+                    // Holidays matter only when the windows are open.
+                    let holiday = if open {
+                        except_holiday(rules, hours, local)
+                    } else {
+                        None
+                    };
+                    (open, holiday)
+                });
                 let within = open && holiday.is_none();
                 let result = within != *outside;
-                tracer.record(test, result, || describe_hours(hours, local, zone, holiday));
+                tracer.record(test, result, || {
+                    let holiday = holiday.and_then(|(calendar, rule)| {
+                        rules
+                            .holidays
+                            .get(calendar)
+                            .map(|calendar| (calendar, rule))
+                    });
+                    describe_hours(hours, local, zone, holiday)
+                });
                 result
             }
-            TestKind::Holidays { holidays, zone } => {
+            TestKind::Holidays {
+                holidays: index,
+                zone,
+            } => {
                 let zone = self.zone(*zone);
                 let local = self.clock.local(zone);
-                let calendar = self.rules.holidays.get(*holidays);
-                let covering = calendar.and_then(|calendar| calendar.covering(local));
+                let calendar = self.rules.holidays.get(*index);
+                let covering = self.holidays_seen.get_or(*index, zone, || {
+                    calendar.and_then(|calendar| calendar.covering(local))
+                });
                 let result = covering.is_some();
                 tracer.record(test, result, || {
                     let name = calendar.map_or("?", |calendar| calendar.name.as_str());
@@ -388,18 +467,6 @@ impl<'e> Env<'e> {
             ZoneChoice::Fixed(zone) => zone,
             ZoneChoice::FromCall => self.call.number_zone.unwrap_or(Tz::UTC),
         }
-    }
-
-    /// The first `except` calendar entry covering `local`, with its calendar.
-    fn except_holiday(
-        &self,
-        hours: &WeeklyHours,
-        local: NaiveDateTime,
-    ) -> Option<(&'e HolidayCalendar, HolidayRule)> {
-        hours.except.iter().find_map(|&index| {
-            let calendar = self.rules.holidays.get(index)?;
-            calendar.covering(local).map(|rule| (calendar, rule))
-        })
     }
 
     /// `number == main`: the call's line by id or digits. A call with
@@ -562,6 +629,19 @@ impl<'e> Env<'e> {
             skipped,
         }
     }
+}
+
+/// The first `except` calendar entry covering `local`, with the calendar's
+/// index.
+fn except_holiday(
+    rules: &RuleSet,
+    hours: &WeeklyHours,
+    local: NaiveDateTime,
+) -> Option<(usize, HolidayRule)> {
+    hours.except.iter().find_map(|&index| {
+        let calendar = rules.holidays.get(index)?;
+        calendar.covering(local).map(|rule| (index, rule))
+    })
 }
 
 fn compare(seen: Seen<'_>, op: &FieldOp) -> bool {
@@ -799,7 +879,7 @@ mod tests {
         );
         let mut other = call(0);
         other.number_id = Some(5);
-        assert!(rules.evaluate(&other, &Context::empty()).trace[0].matched);
+        assert!(rules.evaluate(&other, &Context::empty()).decision.rule.is_some());
     }
 
     #[test]
@@ -844,9 +924,9 @@ mod tests {
         let rules = rule_set(vec![rule("open", within, DecisionTemplate::Keep)]);
         // 18:05 UTC is closed in UTC, 10:05 in Los Angeles is open.
         let mut in_la = call(SAT_1905_PARIS);
-        assert!(!rules.evaluate(&in_la, &Context::empty()).trace[0].matched);
+        assert!(rules.evaluate(&in_la, &Context::empty()).trace.is_empty());
         in_la.number_zone = Some(chrono_tz::America::Los_Angeles);
-        assert!(rules.evaluate(&in_la, &Context::empty()).trace[0].matched);
+        assert!(rules.evaluate(&in_la, &Context::empty()).decision.rule.is_some());
     }
 
     #[test]
