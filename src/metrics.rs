@@ -124,8 +124,8 @@ struct DecisionLabels {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ActionLabels {
-    action: String,
-    status: String,
+    action: &'static str,
+    status: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -340,12 +340,9 @@ impl Metrics {
 
     /// One action carried out (or not) by the dispatcher. `ok` says whether
     /// it ended well (sent, dry-run, kept) for the `/status` totals.
-    pub fn action(&self, action: &str, status: &str, ok: bool) {
+    pub fn action(&self, action: &'static str, status: &'static str, ok: bool) {
         self.actions
-            .get_or_create(&ActionLabels {
-                action: action.to_owned(),
-                status: status.to_owned(),
-            })
+            .get_or_create(&ActionLabels { action, status })
             .inc();
         bump(if ok {
             &self.counts.actions_done

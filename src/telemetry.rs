@@ -22,12 +22,39 @@ pub enum TelemetryError {
     AlreadyInstalled,
 }
 
+/// Keeps the background log writer alive; dropping it flushes what is
+/// still buffered. Hold it until the process is about to exit.
+#[must_use = "dropping the guard stops the log writer"]
+pub struct LogGuard {
+    _worker: tracing_appender::non_blocking::WorkerGuard,
+}
+
+impl std::fmt::Debug for LogGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogGuard")
+    }
+}
+
 /// Installs the process-wide subscriber writing to standard error.
-pub fn init(format: LogFormat) -> Result<(), TelemetryError> {
+///
+/// Lines are handed to a background thread that writes them in batches
+/// (flushing whenever it has nothing more to write), so a request never
+/// waits on a `write` to a slow terminal or pipe. The channel is not
+/// lossy: under a flood, callers wait rather than lines being dropped
+/// (every decision must be logged).
+pub fn init(format: LogFormat) -> Result<LogGuard, TelemetryError> {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
-    tracing::subscriber::set_global_default(subscriber(format, filter, std::io::stderr))
-        .map_err(|_| TelemetryError::AlreadyInstalled)
+    let (writer, worker) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("switchboard-log")
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stderr(),
+        ));
+    tracing::subscriber::set_global_default(subscriber(format, filter, writer))
+        .map_err(|_| TelemetryError::AlreadyInstalled)?;
+    Ok(LogGuard { _worker: worker })
 }
 
 /// A subscriber in the given format writing to `writer` (tests pass an

@@ -73,8 +73,9 @@ pub fn run(args: &ServeArgs) -> ExitStatus {
         }
     };
     // Only fails if a subscriber is already installed (tests running `run`
-    // in process); logging then goes there.
-    let _ = telemetry::init(config.log_format);
+    // in process); logging then goes there. The guard flushes the last
+    // lines when `run` returns.
+    let _logs = telemetry::init(config.log_format).ok();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("switchboard")

@@ -45,27 +45,29 @@ impl OutcomeSink for LogSink {
                 | DispatchOutcome::Duplicate
         );
         self.metrics.action(record.action.as_str(), status, ok);
-        let rule = rule_label(record.rule.as_ref());
-        let summary = record.summary();
         let latency_ms = record.latency.as_secs_f64() * 1000.0;
+        // Arguments of the tracing macros are only evaluated when the
+        // level is enabled: no formatting for filtered-out lines.
         match &record.status {
             // The decision line already said "keep": this adds nothing at
             // the default level.
             DispatchOutcome::Kept { .. } => tracing::debug!(
                 call_id = record.call_id,
-                rule = rule.as_str(),
+                rule = rule_label(record.rule.as_ref()),
                 revision = record.revision.as_str(),
-                "{summary}"
+                "{}",
+                record.summary()
             ),
             DispatchOutcome::Sent | DispatchOutcome::DryRun | DispatchOutcome::Duplicate => {
                 tracing::info!(
                     call_id = record.call_id,
-                    rule = rule.as_str(),
+                    rule = rule_label(record.rule.as_ref()),
                     revision = record.revision.as_str(),
                     status,
                     attempts = record.attempts,
                     latency_ms,
-                    "{summary}"
+                    "{}",
+                    record.summary()
                 );
             }
             DispatchOutcome::Failed { .. }
@@ -73,12 +75,13 @@ impl OutcomeSink for LogSink {
             | DispatchOutcome::Expired
             | DispatchOutcome::Skipped { .. } => tracing::warn!(
                 call_id = record.call_id,
-                rule = rule.as_str(),
+                rule = rule_label(record.rule.as_ref()),
                 revision = record.revision.as_str(),
                 status,
                 attempts = record.attempts,
                 latency_ms,
-                "{summary}"
+                "{}",
+                record.summary()
             ),
         }
     }

@@ -29,7 +29,7 @@ use crate::aircall::presence::PresenceUpdate;
 use crate::aircall::webhook::{Envelope, PayloadError};
 use crate::config::Mode;
 use crate::lang::{Action, Context, Decision};
-use crate::metrics::WebhookOutcome;
+use crate::metrics::{event_label, WebhookOutcome};
 
 /// The largest webhook body accepted (Aircall's are a few KiB).
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -63,13 +63,16 @@ pub(super) async fn receive(
 ) -> Response {
     let started = Instant::now();
     let (event, outcome, response) = handle(&state, body);
-    state
-        .metrics()
-        .webhook(event.as_deref().unwrap_or(""), outcome, started.elapsed());
+    state.metrics().webhook(event, outcome, started.elapsed());
     response
 }
 
-type Handled = (Option<String>, WebhookOutcome, Response);
+/// The event's metric label (`other` when unknown or unreadable), what
+/// became of the request, and the answer.
+type Handled = (&'static str, WebhookOutcome, Response);
+
+/// The label of a request whose event could not be read.
+const NO_EVENT: &str = "other";
 
 fn handle(state: &AppState, body: Result<Bytes, BytesRejection>) -> Handled {
     let body = match body {
@@ -77,23 +80,23 @@ fn handle(state: &AppState, body: Result<Bytes, BytesRejection>) -> Handled {
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             tracing::warn!(limit = MAX_BODY, "webhook rejected: body too large");
             return reject(
-                None,
+                NO_EVENT,
                 WebhookOutcome::TooLarge,
                 HttpError::TooLarge { limit: MAX_BODY },
             );
         }
         Err(rejection) => {
             return bad_request(
-                None,
+                NO_EVENT,
                 format!("could not read the body: {}", rejection.body_text()),
             );
         }
     };
     let envelope = match Envelope::from_slice(&body) {
         Ok(envelope) => envelope,
-        Err(error) => return bad_request(None, payload_message(&error)),
+        Err(error) => return bad_request(NO_EVENT, payload_message(&error)),
     };
-    let event = Some(envelope.event.clone());
+    let event = event_label(&envelope.event);
     if !state.webhook_authorized(envelope.token.as_deref()) {
         tracing::warn!(
             event = envelope.event.as_str(),
@@ -146,7 +149,7 @@ fn handle(state: &AppState, body: Result<Bytes, BytesRejection>) -> Handled {
     }
 }
 
-fn used_or_ignored(event: Option<String>, update: PresenceUpdate) -> Handled {
+fn used_or_ignored(event: &'static str, update: PresenceUpdate) -> Handled {
     match update {
         PresenceUpdate::Applied { .. } | PresenceUpdate::Stale { .. } => {
             (event, WebhookOutcome::Applied, ok(&Ack::bare("applied")))
@@ -155,7 +158,7 @@ fn used_or_ignored(event: Option<String>, update: PresenceUpdate) -> Handled {
     }
 }
 
-fn call_created(state: &AppState, envelope: &Envelope, event: Option<String>) -> Handled {
+fn call_created(state: &AppState, envelope: &Envelope, event: &'static str) -> Handled {
     let data = match envelope.call_data() {
         Ok(data) => data,
         Err(error) => return bad_request(event, payload_message(&error)),
@@ -226,22 +229,23 @@ fn call_created(state: &AppState, envelope: &Envelope, event: Option<String>) ->
 /// Logs a decision once: call id, rule, actions, revision (and "would" in
 /// dry-run).
 fn log_decision(state: &AppState, call_id: i64, decision: &Decision, revision: &str) {
-    let rule = rule_label(decision.rule.as_ref());
-    let actions = describe_actions(&decision.actions);
+    // Arguments are formatted only when the level is enabled.
     if state.mode() == Mode::DryRun && decision.transfer().is_some() {
         tracing::info!(
             call_id,
-            rule = rule.as_str(),
+            rule = rule_label(decision.rule.as_ref()),
             revision,
             mode = "dry-run",
-            "decision: would {actions}"
+            "decision: would {}",
+            describe_actions(&decision.actions)
         );
     } else {
         tracing::info!(
             call_id,
-            rule = rule.as_str(),
+            rule = rule_label(decision.rule.as_ref()),
             revision,
-            "decision: {actions}"
+            "decision: {}",
+            describe_actions(&decision.actions)
         );
     }
 }
@@ -305,13 +309,13 @@ fn ok(ack: &Ack<'_>) -> Response {
     (StatusCode::OK, Json(ack)).into_response()
 }
 
-fn reject(event: Option<String>, outcome: WebhookOutcome, error: HttpError) -> Handled {
+fn reject(event: &'static str, outcome: WebhookOutcome, error: HttpError) -> Handled {
     (event, outcome, error.into_response())
 }
 
-fn bad_request(event: Option<String>, message: String) -> Handled {
+fn bad_request(event: &'static str, message: String) -> Handled {
     tracing::warn!(
-        event = event.as_deref().unwrap_or("-"),
+        event,
         problem = message.as_str(),
         "webhook rejected: bad request"
     );
