@@ -3,7 +3,7 @@
 //! and its days, ringing strategies and booleans are the grammar's, so the
 //! highlighting cannot drift from the language.
 
-#![expect(clippy::unwrap_used, reason = "tests")]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -59,8 +59,11 @@ fn comments(text: &str) -> Vec<String> {
     comments
 }
 
-/// What the checker says: the rule names, or the diagnostics' codes.
-fn verdict(text: &str) -> (Option<Vec<Option<String>>>, Vec<(String, &'static str)>) {
+/// What the checker says: the rule names (when the rules are valid), and
+/// the severity and code of each diagnostic.
+type Verdict = (Option<Vec<Option<String>>>, Vec<(String, &'static str)>);
+
+fn verdict(text: &str) -> Verdict {
     let compiled = compile(
         Sources::single("x.rules", text),
         &CheckOptions {

@@ -174,20 +174,18 @@ pub fn compare(case: &Case, decision: &Decision) -> Vec<String> {
     };
 
     match &expect.rule {
-        None => {}
-        Some(ExpectedRule::NoRule) => {
-            if decided_by.is_some() {
-                failures.push(format!(
-                    "{} decided; expected no rule to match",
-                    actual_rule()
-                ));
-            }
+        Some(ExpectedRule::NoRule) if decided_by.is_some() => {
+            failures.push(format!(
+                "{} decided; expected no rule to match",
+                actual_rule()
+            ));
         }
-        Some(ExpectedRule::Rule { label, indexes }) => {
-            if !decided_by.is_some_and(|index| indexes.contains(&index)) {
-                failures.push(format!("{} decided; expected {label}", actual_rule()));
-            }
+        Some(ExpectedRule::Rule { label, indexes })
+            if !decided_by.is_some_and(|index| indexes.contains(&index)) =>
+        {
+            failures.push(format!("{} decided; expected {label}", actual_rule()));
         }
+        _ => {}
     }
 
     let main = decision
@@ -196,19 +194,14 @@ pub fn compare(case: &Case, decision: &Decision) -> Vec<String> {
         .find(|action| matches!(action, Action::Transfer { .. } | Action::Keep { .. }));
     let actual_action = || describe_main_action(decision);
     match &expect.action {
-        None => {}
-        Some(ExpectedAction::Ignored) => {
-            if decision.ignored.is_none() {
-                failures.push(format!(
-                    "the call was decided ({}); expected the event to be ignored",
-                    actual_action()
-                ));
-            }
+        Some(ExpectedAction::Ignored) if decision.ignored.is_none() => {
+            failures.push(format!(
+                "the call was decided ({}); expected the event to be ignored",
+                actual_action()
+            ));
         }
-        Some(ExpectedAction::Keep) => {
-            if !matches!(main, Some(Action::Keep { .. })) {
-                failures.push(format!("{}; expected keep", actual_action()));
-            }
+        Some(ExpectedAction::Keep) if !matches!(main, Some(Action::Keep { .. })) => {
+            failures.push(format!("{}; expected keep", actual_action()));
         }
         Some(ExpectedAction::Transfer { to, fallbacks }) => match main {
             Some(Action::Transfer {
@@ -248,6 +241,7 @@ pub fn compare(case: &Case, decision: &Decision) -> Vec<String> {
                     .unwrap_or_default()
             )),
         },
+        _ => {}
     }
 
     if let Some(tags) = &expect.tags {
