@@ -12,6 +12,9 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
+/// Log lines waiting for the writer thread before callers wait.
+const BUFFERED_LINES: usize = 8 * 1024;
+
 /// The filter used when `RUST_LOG` is unset or invalid.
 pub const DEFAULT_FILTER: &str = "info";
 
@@ -47,6 +50,9 @@ pub fn init(format: LogFormat) -> Result<LogGuard, TelemetryError> {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let (writer, worker) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
+        // ~2-4 MB of pending lines at most (the default, 128k lines, could
+        // hold tens of MB when the output is slower than the traffic).
+        .buffered_lines_limit(BUFFERED_LINES)
         .thread_name("switchboard-log")
         .finish(std::io::BufWriter::with_capacity(
             64 * 1024,
