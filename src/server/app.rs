@@ -29,6 +29,9 @@ use crate::reload::{self, Rejection, RulesHandle, RulesWatcher, WatchConfig};
 /// `user.created` / `user.deleted` webhooks (a burst costs one refresh).
 const DIRECTORY_MIN_GAP: Duration = Duration::from_secs(10);
 
+/// How long requests in flight may take to finish after a shutdown signal.
+const HTTP_GRACE: Duration = Duration::from_secs(10);
+
 /// Longest pause between attempts of the first directory load.
 const FIRST_LOAD_MAX_BACKOFF: Duration = Duration::from_secs(60);
 
@@ -167,7 +170,29 @@ impl App {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let served = serve(listener, self.state.clone(), shutdown).await;
+        // Stop waiting for open connections some time after the signal:
+        // a client that never finishes its request must not keep the
+        // process (and the queued transfers) waiting.
+        let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            let _ = stopping.send(());
+        };
+        let serving = serve(listener, self.state.clone(), signal);
+        tokio::pin!(serving);
+        let served = tokio::select! {
+            served = &mut serving => served,
+            () = async {
+                if stopped.await.is_ok() {
+                    tokio::time::sleep(HTTP_GRACE).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            } => {
+                tracing::warn!(grace = ?HTTP_GRACE, "connections still open after the grace period; closing them");
+                Ok(())
+            }
+        };
         tracing::info!(
             queued = self.state.dispatcher().queue_depth(),
             "stopped accepting requests; finishing queued actions"

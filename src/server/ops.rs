@@ -94,7 +94,7 @@ struct PresenceStatus {
 }
 
 /// Everything an operator asks first, in one JSON document.
-pub(super) async fn status(State(state): State<AppState>) -> Json<serde_json::Value> {
+pub(super) async fn status(State(state): State<AppState>) -> Response {
     let active = state.rules().current_arc();
     let now = Utc::now();
     let status = Status {
@@ -135,8 +135,7 @@ pub(super) async fn status(State(state): State<AppState>) -> Json<serde_json::Va
         },
         counts: state.metrics().counts().snapshot(),
     };
-    // Serialising plain data cannot fail; an empty object would be a bug.
-    Json(serde_json::to_value(status).unwrap_or_default())
+    Json(status).into_response()
 }
 
 /// Prometheus / OpenMetrics text.
