@@ -94,7 +94,7 @@ impl Checker<'_> {
             return Some(TargetTemplate::Number(text.node.clone()));
         }
         match self.normalize_phone(&text.node) {
-            Some(normalized) => {
+            Some(e164) => {
                 self.report(
                     Diagnostic::error(
                         "invalid-phone-number",
@@ -104,7 +104,7 @@ impl Checker<'_> {
                     .with_help(format!(
                         "write it as \"{}\" (+, the country code and the number, no spaces), \
                          or define it with `number NAME = {}` and transfer to NAME",
-                        normalized.e164,
+                        e164,
                         self.text(text.span)
                     )),
                 );
@@ -181,11 +181,8 @@ impl Checker<'_> {
             return None;
         }
         let with_plus = format!("+{trimmed}");
-        self.normalize_phone(&with_plus).map(|normalized| {
-            format!(
-                "numbers are read with their country code: did you mean \"{}\"?",
-                normalized.e164
-            )
+        self.normalize_phone(&with_plus).map(|e164| {
+            format!("numbers are read with their country code: did you mean \"{e164}\"?")
         })
     }
 }

@@ -415,7 +415,7 @@ impl Checker<'_> {
                 }
             }
             ValueKind::Text(text) => match self.normalize_phone(text) {
-                Some(normalized) => Some(NumberMatch::E164(normalized.e164)),
+                Some(e164) => Some(NumberMatch::E164(e164)),
                 None => {
                     self.not_a_phone_number(value.span, text);
                     None
@@ -476,7 +476,7 @@ impl Checker<'_> {
         let as_subject = Subject::Field(field.clone());
         match (field, &value.node) {
             (Field::Caller, ValueKind::Text(text)) => match self.normalize_phone(text) {
-                Some(normalized) => Some(Value::Text(normalized.e164)),
+                Some(e164) => Some(Value::Text(e164)),
                 None => {
                     self.not_a_phone_number(value.span, text);
                     None

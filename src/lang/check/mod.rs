@@ -62,7 +62,7 @@ use sha2::{Digest, Sha256};
 use super::ast;
 use super::call::{TeamRef, UserRef};
 use super::diagnostic::{self, Diagnostic, Severity};
-use super::phone::{self, Normalized};
+use super::phone;
 use super::rule_set::{AnnotationTemplate, CompiledRule, RuleSet};
 use super::schedule::{HolidayCalendar, WeeklyHours};
 use super::source::Sources;
@@ -211,7 +211,7 @@ struct Checker<'a> {
     zoned_hours_seen: HashSet<(usize, Tz)>,
     /// Generated files repeat patterns and numbers; compile each once.
     regexes: HashMap<String, Result<Regex, String>>,
-    phones: HashMap<String, Option<Normalized>>,
+    phones: HashMap<String, Option<String>>,
 }
 
 impl<'a> Checker<'a> {
@@ -260,12 +260,12 @@ impl<'a> Checker<'a> {
         sources.file_name(file)
     }
 
-    /// Normalises a phone number written in the rules (cached).
-    fn normalize_phone(&mut self, text: &str) -> Option<Normalized> {
+    /// Normalises a phone number written in the rules to E.164 (cached).
+    fn normalize_phone(&mut self, text: &str) -> Option<String> {
         if let Some(known) = self.phones.get(text) {
             return known.clone();
         }
-        let normalized = phone::normalize(text, None);
+        let normalized = phone::to_e164(text, None);
         self.phones.insert(text.to_owned(), normalized.clone());
         normalized
     }

@@ -228,7 +228,7 @@ impl<'a> Checker<'a> {
         match value {
             IdOrText::Id(id) => NumberAlias::Id(id.node),
             IdOrText::Text(digits) => match self.normalize_phone(&digits.node) {
-                Some(normalized) => NumberAlias::E164(normalized.e164),
+                Some(e164) => NumberAlias::E164(e164),
                 None => {
                     let help = self.phone_help(&digits.node).unwrap_or_else(|| {
                         "give the digits with their country code (\"+33 1 76 36 06 95\"), \
