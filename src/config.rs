@@ -228,6 +228,10 @@ pub struct Config {
     pub poll_interval: Duration,
     #[serde(default)]
     pub log_format: LogFormat,
+    /// At shutdown, how long requests in flight may take to finish before
+    /// their connections are closed (queued actions are finished after).
+    #[serde(default = "default_shutdown_grace", deserialize_with = "duration")]
+    pub shutdown_grace: Duration,
 }
 
 impl Default for Config {
@@ -246,6 +250,7 @@ impl Default for Config {
             watch_debounce: default_watch_debounce(),
             poll_interval: default_poll_interval(),
             log_format: LogFormat::default(),
+            shutdown_grace: default_shutdown_grace(),
         }
     }
 }
@@ -608,6 +613,10 @@ fn default_dedupe_window() -> Duration {
 
 fn default_watch_debounce() -> Duration {
     Duration::from_millis(200)
+}
+
+fn default_shutdown_grace() -> Duration {
+    Duration::from_secs(10)
 }
 
 fn default_poll_interval() -> Duration {

@@ -522,3 +522,31 @@ async fn operations_endpoints() {
     assert!(metrics.ends_with("# EOF\n"));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_stalled_client_does_not_hold_up_shutdown() {
+    use tokio::io::AsyncWriteExt;
+    let rules = RulesDir::new(RULES);
+    let mut config = dry_run_config(&rules.file());
+    config.shutdown_grace = Duration::from_millis(300);
+    let server = Server::start(&config).await;
+    // Headers promise 100 bytes of body; only one ever comes.
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut stalled = tokio::net::TcpStream::connect(address).await.unwrap();
+    stalled
+        .write_all(b"POST /aircall/calls HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        .await
+        .unwrap();
+    // Let the server start reading it.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), server.stop())
+        .await
+        .unwrap_or_else(|_| unreachable!("shutdown waited for the stalled client"));
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(stalled);
+}

@@ -29,9 +29,6 @@ use crate::reload::{self, Rejection, RulesHandle, RulesWatcher, WatchConfig};
 /// `user.created` / `user.deleted` webhooks (a burst costs one refresh).
 const DIRECTORY_MIN_GAP: Duration = Duration::from_secs(10);
 
-/// How long requests in flight may take to finish after a shutdown signal.
-const HTTP_GRACE: Duration = Duration::from_secs(10);
-
 /// Longest pause between attempts of the first directory load.
 const FIRST_LOAD_MAX_BACKOFF: Duration = Duration::from_secs(60);
 
@@ -61,6 +58,8 @@ pub struct App {
     state: AppState,
     watcher: Option<RulesWatcher>,
     background: Vec<JoinHandle<()>>,
+    /// How long requests in flight may take to finish after the signal.
+    grace: Duration,
 }
 
 impl App {
@@ -144,6 +143,7 @@ impl App {
             state,
             watcher: Some(watcher),
             background,
+            grace: config.shutdown_grace,
         })
     }
 
@@ -173,6 +173,7 @@ impl App {
         // Stop waiting for open connections some time after the signal:
         // a client that never finishes its request must not keep the
         // process (and the queued transfers) waiting.
+        let grace = self.grace;
         let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
             shutdown.await;
@@ -184,12 +185,12 @@ impl App {
             served = &mut serving => served,
             () = async {
                 if stopped.await.is_ok() {
-                    tokio::time::sleep(HTTP_GRACE).await;
+                    tokio::time::sleep(grace).await;
                 } else {
                     std::future::pending::<()>().await;
                 }
             } => {
-                tracing::warn!(grace = ?HTTP_GRACE, "connections still open after the grace period; closing them");
+                tracing::warn!(?grace, "connections still open after the grace period; closing them");
                 Ok(())
             }
         };
