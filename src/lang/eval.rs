@@ -276,7 +276,10 @@ enum Seen<'a> {
 impl<'a> Seen<'a> {
     fn equals(self, literal: &Value) -> bool {
         match self {
-            Seen::Text(text) => literal.as_text() == Some(text),
+            Seen::Text(text) => matches!(literal, Value::Text(literal) if same_text(literal, text)),
+            Seen::Value(Value::Text(text)) => {
+                matches!(literal, Value::Text(literal) if same_text(literal, text))
+            }
             Seen::Value(value) => value.loosely_equals(literal),
             Seen::Agent(agent) => match literal {
                 Value::Text(email) => agent
@@ -644,6 +647,20 @@ fn except_holiday(
     })
 }
 
+/// Text equality for the hot path. Rule literals and call facts are short
+/// and mostly differ in length, first or last byte (`"ES"`/`"US"`, phone
+/// numbers of one country), so those are checked inline before the full
+/// comparison (a call to `memcmp`).
+#[inline]
+fn same_text(a: &str, b: &str) -> bool {
+    same_bytes(a.as_bytes(), b.as_bytes())
+}
+
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.first() == b.first() && a.last() == b.last() && a == b
+}
+
 fn compare(seen: Seen<'_>, op: &FieldOp) -> bool {
     match op {
         FieldOp::Exists => true,
@@ -651,9 +668,11 @@ fn compare(seen: Seen<'_>, op: &FieldOp) -> bool {
         FieldOp::Ne(literal) => !seen.equals(literal),
         FieldOp::In(list) => list.iter().any(|literal| seen.equals(literal)),
         FieldOp::NotIn(list) => !list.iter().any(|literal| seen.equals(literal)),
-        FieldOp::StartsWith(prefix) => seen
-            .text()
-            .is_some_and(|text| text.starts_with(prefix.as_str())),
+        FieldOp::StartsWith(prefix) => seen.text().is_some_and(|text| {
+            let (text, prefix) = (text.as_bytes(), prefix.as_bytes());
+            text.get(..prefix.len())
+                .is_some_and(|head| same_bytes(head, prefix))
+        }),
         FieldOp::Matches(regex) => seen.text().is_some_and(|text| regex.is_match(text)),
     }
 }
@@ -879,7 +898,11 @@ mod tests {
         );
         let mut other = call(0);
         other.number_id = Some(5);
-        assert!(rules.evaluate(&other, &Context::empty()).decision.rule.is_some());
+        assert!(rules
+            .evaluate(&other, &Context::empty())
+            .decision
+            .rule
+            .is_some());
     }
 
     #[test]
@@ -926,7 +949,11 @@ mod tests {
         let mut in_la = call(SAT_1905_PARIS);
         assert!(rules.evaluate(&in_la, &Context::empty()).trace.is_empty());
         in_la.number_zone = Some(chrono_tz::America::Los_Angeles);
-        assert!(rules.evaluate(&in_la, &Context::empty()).decision.rule.is_some());
+        assert!(rules
+            .evaluate(&in_la, &Context::empty())
+            .decision
+            .rule
+            .is_some());
     }
 
     #[test]
