@@ -12,8 +12,11 @@
 //! one request in flight, posting `call.created` webhooks with unique call
 //! ids. With `--rate 0` it sends as fast as the server answers (throughput);
 //! with `--rate N` it sends on a fixed schedule and measures each latency
-//! from the moment the request was *due*, so a slow answer is not hidden
-//! by the requests it delayed (no coordinated omission). The client is raw
+//! from the moment the request was *due* whenever the previous answer on
+//! its connection came after that moment, so a slow answer is not hidden
+//! by the requests it delayed (no coordinated omission); otherwise from
+//! when it was sent (tokio's timer wakes up to 1 ms late, which is not the
+//! server's doing). The client is raw
 //! TCP with pre-formatted requests, so that it costs far less CPU than the
 //! server it measures on the same two cores.
 //!
@@ -280,6 +283,7 @@ async fn connection_loop(
     let mut stream = None;
     let mut buffer = vec![0_u8; 64 * 1024];
     let mut due = first_due;
+    let mut previous_finished = first_due;
     tokio::time::sleep_until(first_due.into()).await;
     loop {
         if interval.is_some() {
@@ -314,12 +318,19 @@ async fn connection_loop(
         let Some(connection) = stream.as_mut() else {
             continue;
         };
+        // Latency counts from the due time when this connection was still
+        // waiting for the previous answer then (the server's delay must
+        // not hide itself); otherwise from the actual send, so the timer's
+        // millisecond granularity is not charged to the server.
+        let sent = Instant::now();
+        let start = if previous_finished > due { due } else { sent };
         let result = exchange(connection, request.as_bytes(), &mut buffer).await;
         let finished = Instant::now();
+        previous_finished = finished;
         match result {
             Ok((status, answer)) => {
                 if due >= measure_from {
-                    let latency = finished.saturating_duration_since(due);
+                    let latency = finished.saturating_duration_since(start);
                     tally
                         .latencies_us
                         .push(u32::try_from(latency.as_micros()).unwrap_or(u32::MAX));

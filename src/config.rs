@@ -215,6 +215,14 @@ pub struct Config {
         deserialize_with = "number_or_string"
     )]
     pub queue_capacity: usize,
+    /// Actions carried out at once (each waits on one Aircall request).
+    /// The rate limit, not this, bounds requests to Aircall; raise it only
+    /// when Aircall answers slowly and the budget is large.
+    #[serde(
+        default = "default_dispatch_workers",
+        deserialize_with = "number_or_string"
+    )]
+    pub dispatch_workers: usize,
     /// How long a `call.created` is remembered to drop redeliveries.
     #[serde(default = "default_dedupe_window", deserialize_with = "duration")]
     pub dedupe_window: Duration,
@@ -245,6 +253,7 @@ impl Default for Config {
             admin_token: None,
             action_deadline: default_action_deadline(),
             queue_capacity: default_queue_capacity(),
+            dispatch_workers: default_dispatch_workers(),
             dedupe_window: default_dedupe_window(),
             watch: WatchMode::default(),
             watch_debounce: default_watch_debounce(),
@@ -417,6 +426,9 @@ impl Config {
         }
         if self.queue_capacity == 0 {
             return Err(("queue_capacity", "must be at least 1".to_owned()));
+        }
+        if self.dispatch_workers == 0 {
+            return Err(("dispatch_workers", "must be at least 1".to_owned()));
         }
         if self.poll_interval.is_zero() {
             return Err(("poll_interval", "must be more than 0".to_owned()));
@@ -605,6 +617,10 @@ fn default_action_deadline() -> Duration {
 
 fn default_queue_capacity() -> usize {
     1024
+}
+
+fn default_dispatch_workers() -> usize {
+    16
 }
 
 fn default_dedupe_window() -> Duration {

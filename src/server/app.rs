@@ -94,6 +94,7 @@ impl App {
             DispatchConfig {
                 deadline: config.action_deadline,
                 capacity: config.queue_capacity,
+                workers: config.dispatch_workers,
                 ..DispatchConfig::default()
             },
             client.clone(),
