@@ -167,7 +167,7 @@ impl Tracer for Full<'_> {
         let text = self
             .sources
             .get(test.span.file)
-            .map(|file| file.slice(test.span).trim_end().to_owned())
+            .map(|file| condition_text(file.slice(test.span)).to_owned())
             .unwrap_or_default();
         self.conditions.push(ConditionTrace {
             text,
@@ -632,6 +632,24 @@ impl<'e> Env<'e> {
             skipped,
         }
     }
+}
+
+/// A condition's source text without the trailing blanks and comments a
+/// test's span may end with (after an absent optional `in "Zone"`). A `#`
+/// inside a quoted text is not a comment.
+fn condition_text(text: &str) -> &str {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (at, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '#' if !quoted => return text.get(..at).unwrap_or(text).trim_end(),
+            _ => {}
+        }
+    }
+    text.trim_end()
 }
 
 /// The first `except` calendar entry covering `local`, with the calendar's
@@ -1139,6 +1157,23 @@ mod tests {
             outcome.trace[0].conditions[0].detail,
             "availability of user 42 is unknown"
         );
+    }
+
+    #[test]
+    fn condition_text_drops_trailing_comments_but_not_quoted_hashes() {
+        assert_eq!(
+            condition_text("within hours office   # office\n  "),
+            "within hours office"
+        );
+        assert_eq!(
+            condition_text("contact.ref == \"#1\""),
+            "contact.ref == \"#1\""
+        );
+        assert_eq!(
+            condition_text("contact.ref == \"a\\\"#\" # c"),
+            "contact.ref == \"a\\\"#\""
+        );
+        assert_eq!(condition_text("always \t\n"), "always");
     }
 
     #[test]
