@@ -20,8 +20,11 @@ pub const DAY_MINUTES: u32 = 24 * 60;
 /// up to `end`). `end` may be 1440 (`24:00`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DayWindow {
+    /// The day the window starts on.
     pub day: Day,
+    /// Minutes since midnight, inclusive.
     pub start: u32,
+    /// Minutes since midnight, exclusive; `<= start` for an overnight window.
     pub end: u32,
 }
 
@@ -52,11 +55,14 @@ impl fmt::Display for ClockTime {
 /// A part of one local date, in minutes `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Period {
+    /// Minutes since midnight, inclusive.
     pub start: u32,
+    /// Minutes since midnight, exclusive (1440 for `24:00`).
     pub end: u32,
 }
 
 impl Period {
+    /// `[start, end)` in minutes since midnight.
     pub fn new(start: u32, end: u32) -> Period {
         Period { start, end }
     }
@@ -66,6 +72,7 @@ impl Period {
         Period::new(0, DAY_MINUTES)
     }
 
+    /// Whether the minute of the day (see [`minute_of_day`]) is inside.
     pub fn contains(&self, minute: u32) -> bool {
         self.start <= minute && minute < self.end
     }
@@ -77,6 +84,7 @@ impl Period {
         (start < end).then_some(Period { start, end })
     }
 
+    /// The length in minutes.
     pub fn minutes(&self) -> u32 {
         self.end.saturating_sub(self.start)
     }
@@ -235,6 +243,7 @@ impl WeeklyHours {
 /// explanations.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DayPlan {
+    /// The local date planned.
     pub date: NaiveDate,
     /// Open periods with holidays applied: sorted, disjoint, not touching.
     pub open: Vec<Period>,
@@ -248,7 +257,9 @@ pub struct DayPlan {
 pub struct Closure {
     /// The holiday calendar's name.
     pub calendar: String,
+    /// The entry that closes it, e.g. `2026-12-24 from 14:00`.
     pub rule: HolidayRule,
+    /// The part of the regular hours it closes on this date.
     pub period: Period,
 }
 
