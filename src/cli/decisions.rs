@@ -61,9 +61,10 @@ pub fn run(args: &DecisionsArgs) -> ExitStatus {
             return ExitStatus::Failure;
         }
     };
-    let caller = args.caller.as_deref().map(|raw| {
-        phone::normalize(raw, None).map_or_else(|| raw.trim().to_owned(), |n| n.e164)
-    });
+    let caller = args
+        .caller
+        .as_deref()
+        .map(|raw| phone::normalize(raw, None).map_or_else(|| raw.trim().to_owned(), |n| n.e164));
     let query = DecisionQuery {
         call_id: args.call_id,
         caller,
@@ -189,7 +190,10 @@ fn render_entry(out: &mut String, entry: &DecisionEntry) {
     };
     let _ = writeln!(out, "  {verdict}");
     if let Some(actions) = entry.actions.as_ref().and_then(actions_from_json) {
-        if matches!(entry.disposition, Disposition::Decided | Disposition::Rejected) {
+        if matches!(
+            entry.disposition,
+            Disposition::Decided | Disposition::Rejected
+        ) {
             let _ = writeln!(
                 out,
                 "  actions: {}",
@@ -231,7 +235,20 @@ fn render_entry(out: &mut String, entry: &DecisionEntry) {
         );
     }
     if entry.disposition == Disposition::Decided && entry.outcomes.is_empty() {
-        let _ = writeln!(out, "  -> no outcome recorded yet");
+        let keep_only = entry
+            .actions
+            .as_ref()
+            .and_then(actions_from_json)
+            .is_some_and(|actions| {
+                actions
+                    .iter()
+                    .all(|action| matches!(action, crate::lang::Action::Keep { .. }))
+            });
+        if keep_only {
+            let _ = writeln!(out, "  -> kept: left to Aircall's own distribution");
+        } else {
+            let _ = writeln!(out, "  -> no outcome recorded yet");
+        }
     }
 }
 
@@ -258,7 +275,9 @@ mod tests {
                 file: Some("rules/main.rules".into()),
                 line: 12,
             }),
-            actions: Some(serde_json::json!([{"type":"transfer","to":{"user":"alice@example.com"},"fallbacks":[{"team":"Sales"}]}])),
+            actions: Some(
+                serde_json::json!([{"type":"transfer","to":{"user":"alice@example.com"},"fallbacks":[{"team":"Sales"}]}]),
+            ),
             call_started_at: None,
             contact: Some(ContactLookupRecord {
                 status: "found".into(),

@@ -13,7 +13,9 @@ use chrono::{DateTime, Utc};
 
 use super::record::{rule_ref, OutcomeRecord};
 use super::{Store, StoreError};
-use crate::aircall::dispatch::{ActionRecord, DispatchOutcome, Dispatcher, Job, OutcomeSink};
+use crate::aircall::dispatch::{
+    ActionKind, ActionRecord, DispatchOutcome, Dispatcher, Job, OutcomeSink,
+};
 use crate::lang::Decision;
 
 /// Records outcomes in the store, then hands them to `next`.
@@ -72,7 +74,12 @@ pub fn outcome_record(record: &ActionRecord, now: DateTime<Utc>) -> OutcomeRecor
 
 impl OutcomeSink for StoreSink {
     fn record(&self, record: ActionRecord) {
-        self.store.record_outcome(outcome_record(&record, Utc::now()));
+        // A `keep` is complete in the decision's own record: no row for it
+        // (the no-match path, the busiest, then writes one row, not two).
+        if record.action != ActionKind::Keep {
+            self.store
+                .record_outcome(outcome_record(&record, Utc::now()));
+        }
         self.next.record(record);
     }
 }

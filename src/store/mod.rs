@@ -567,6 +567,8 @@ fn remaining_actions(actions: Vec<Action>, outcomes: &[(String, String)]) -> Vec
         .collect();
     actions
         .into_iter()
+        // `keep` needs no carrying out (and gets no outcome row).
+        .filter(|action| !matches!(action, Action::Keep { .. }))
         .filter(|action| {
             let kind = action_kind(action);
             match done.iter().position(|d| *d == kind) {

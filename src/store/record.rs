@@ -87,9 +87,19 @@ pub struct ClaimRequest {
     /// When the call started; its actions expire `deadline` after it.
     pub call_started_at: DateTime<Utc>,
     pub deadline: Duration,
-    /// Actions the decision has: the claim is done when as many outcomes
-    /// are recorded.
+    /// Actions to carry out (transfers, tags, comments; not `keep`): the
+    /// claim is done when as many outcomes are recorded, at once when 0.
     pub action_count: u32,
+}
+
+/// The number of actions of a decision that the dispatcher carries out
+/// (everything but `keep`, which is complete once recorded).
+pub fn actions_to_carry_out(actions: &[Action]) -> u32 {
+    let count = actions
+        .iter()
+        .filter(|action| !matches!(action, Action::Keep { .. }))
+        .count();
+    u32::try_from(count).unwrap_or(u32::MAX)
 }
 
 /// One acknowledged webhook, written before the acknowledgement.

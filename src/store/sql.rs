@@ -2,36 +2,101 @@
 //! `$1`-style parameters, `ON CONFLICT`, and the same column types as far
 //! as these statements go). Every value is a bound parameter.
 
-pub(crate) const INSERT_CLAIM: &str = "INSERT INTO call_claims \
-     (call_id, claimed_at, replica, deadline_at, action_count, outcome_count, state) \
-     VALUES ($1, $2, $3, $4, $5, 0, 'pending') ON CONFLICT (call_id) DO NOTHING";
-
-pub(crate) const INSERT_WEBHOOK: &str = "INSERT INTO webhooks \
-     (received_at, event, call_id, caller, number, disposition, revision, rule_name, rule_file, \
-      rule_line, actions, call_started_at, contact_status, contact_detail, decide_us, replica) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+/// The statements of one group commit. Each takes the whole batch's rows
+/// as ONE bound JSON array (`$1`, rows as positional arrays) and expands it
+/// in the database (`json_each` / `json_array_elements`): the statement
+/// text never changes, so it is prepared once, and binding one string
+/// costs far less than binding thousands of values.
+pub(crate) struct BatchSql {
+    /// `[call_id, claimed_at, deadline_at, action_count, state]`, `$2` the
+    /// replica; returns the call ids claimed.
+    pub(crate) claims: &'static str,
+    /// The 15 columns of a webhook record; `$2` the replica.
+    pub(crate) webhooks: &'static str,
+    /// `[call_id, caller, agent_id, agent_email, answered_at, event_at]`.
+    pub(crate) history: &'static str,
+    /// `[call_id, recorded_at, action, target, status, reason, attempts,
+    /// latency_us]`; `$2` the replica.
+    pub(crate) outcomes: &'static str,
+    /// `[call_id, n]`: n more outcomes for the call's claim.
+    pub(crate) count: &'static str,
+}
 
 /// A later event about the same call replaces the agent; an older event
-/// delivered late does not (`WHERE` on the conflict branch).
-pub(crate) const UPSERT_HISTORY: &str = "INSERT INTO call_history \
-     (call_id, caller, agent_id, agent_email, answered_at, event_at) \
-     VALUES ($1, $2, $3, $4, $5, $6) \
-     ON CONFLICT (call_id) DO UPDATE SET \
-       caller = excluded.caller, agent_id = excluded.agent_id, \
-       agent_email = excluded.agent_email, answered_at = excluded.answered_at, \
-       event_at = excluded.event_at \
-     WHERE excluded.event_at >= call_history.event_at";
+/// delivered late does not.
+macro_rules! history_conflict {
+    () => {
+        " ON CONFLICT (call_id) DO UPDATE SET \
+           caller = excluded.caller, agent_id = excluded.agent_id, \
+           agent_email = excluded.agent_email, answered_at = excluded.answered_at, \
+           event_at = excluded.event_at \
+         WHERE excluded.event_at >= call_history.event_at"
+    };
+}
 
-pub(crate) const INSERT_OUTCOME: &str = "INSERT INTO action_outcomes \
-     (call_id, recorded_at, action, target, status, reason, attempts, latency_us, replica) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+/// SQLite (`->>` gives SQL values of the JSON's own types). The `WHERE
+/// true` lets SQLite parse `SELECT ... ON CONFLICT`.
+pub(crate) const SQLITE_BATCH: BatchSql = BatchSql {
+    claims: "INSERT INTO call_claims \
+         (call_id, claimed_at, replica, deadline_at, action_count, outcome_count, state) \
+         SELECT value->>0, value->>1, $2, value->>2, value->>3, 0, value->>4 \
+         FROM json_each($1) WHERE true \
+         ON CONFLICT (call_id) DO NOTHING RETURNING call_id",
+    webhooks: "INSERT INTO webhooks \
+         (received_at, event, call_id, caller, number, disposition, revision, rule_name, \
+          rule_file, rule_line, actions, call_started_at, contact_status, contact_detail, \
+          decide_us, replica) \
+         SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, \
+           value->>7, value->>8, value->>9, value->>10, value->>11, value->>12, value->>13, \
+           value->>14, $2 FROM json_each($1)",
+    history: concat!(
+        "INSERT INTO call_history \
+         (call_id, caller, agent_id, agent_email, answered_at, event_at) \
+         SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5 \
+         FROM json_each($1) WHERE true",
+        history_conflict!()
+    ),
+    outcomes: "INSERT INTO action_outcomes \
+         (call_id, recorded_at, action, target, status, reason, attempts, latency_us, replica) \
+         SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, \
+           value->>7, $2 FROM json_each($1)",
+    count: "UPDATE call_claims SET outcome_count = outcome_count + c.n, \
+           state = CASE WHEN outcome_count + c.n >= action_count THEN 'done' ELSE state END \
+         FROM (SELECT value->>0 AS call_id, value->>1 AS n FROM json_each($1)) AS c \
+         WHERE call_claims.call_id = c.call_id AND call_claims.state = 'pending'",
+};
 
-/// Counts an outcome against its claim; the claim is done when every
-/// action has one.
-pub(crate) const COUNT_OUTCOME: &str = "UPDATE call_claims SET \
-     outcome_count = outcome_count + 1, \
-     state = CASE WHEN outcome_count + 1 >= action_count THEN 'done' ELSE state END \
-     WHERE call_id = $1 AND state = 'pending'";
+/// PostgreSQL (`->>` gives text: cast to the column's type).
+pub(crate) const POSTGRES_BATCH: BatchSql = BatchSql {
+    claims: "INSERT INTO call_claims \
+         (call_id, claimed_at, replica, deadline_at, action_count, outcome_count, state) \
+         SELECT (v->>0)::bigint, (v->>1)::bigint, $2, (v->>2)::bigint, (v->>3)::bigint, 0, \
+           v->>4 FROM json_array_elements($1::json) AS v WHERE true \
+         ON CONFLICT (call_id) DO NOTHING RETURNING call_id",
+    webhooks: "INSERT INTO webhooks \
+         (received_at, event, call_id, caller, number, disposition, revision, rule_name, \
+          rule_file, rule_line, actions, call_started_at, contact_status, contact_detail, \
+          decide_us, replica) \
+         SELECT (v->>0)::bigint, v->>1, (v->>2)::bigint, v->>3, v->>4, v->>5, v->>6, v->>7, \
+           v->>8, (v->>9)::bigint, v->>10, (v->>11)::bigint, v->>12, v->>13, \
+           (v->>14)::bigint, $2 FROM json_array_elements($1::json) AS v",
+    history: concat!(
+        "INSERT INTO call_history \
+         (call_id, caller, agent_id, agent_email, answered_at, event_at) \
+         SELECT (v->>0)::bigint, v->>1, (v->>2)::bigint, v->>3, (v->>4)::bigint, \
+           (v->>5)::bigint FROM json_array_elements($1::json) AS v WHERE true",
+        history_conflict!()
+    ),
+    outcomes: "INSERT INTO action_outcomes \
+         (call_id, recorded_at, action, target, status, reason, attempts, latency_us, replica) \
+         SELECT (v->>0)::bigint, (v->>1)::bigint, v->>2, v->>3, v->>4, v->>5, \
+           (v->>6)::bigint, (v->>7)::bigint, $2 FROM json_array_elements($1::json) AS v",
+    count: "UPDATE call_claims SET outcome_count = outcome_count + c.n, \
+           state = CASE WHEN outcome_count + c.n >= action_count THEN 'done' ELSE state END \
+         FROM (SELECT (v->>0)::bigint AS call_id, (v->>1)::bigint AS n \
+               FROM json_array_elements($1::json) AS v) AS c \
+         WHERE call_claims.call_id = c.call_id AND call_claims.state = 'pending'",
+};
 
 pub(crate) const RELEASE_CLAIM: &str =
     "DELETE FROM call_claims WHERE call_id = $1 AND replica = $2";

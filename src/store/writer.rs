@@ -20,138 +20,267 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::record::{to_micros, to_millis, Committed, Disposition, OutcomeRecord, WebhookRecord};
+use super::record::{
+    to_micros, to_millis, Committed, Disposition, HistoryEntry, OutcomeRecord, WebhookRecord,
+};
 use super::{sql, Db, StoreError};
 
 /// The batch's statements, on one transaction's connection; evaluates to,
 /// for each record in order, whether it got its claim (`None`: it asked
-/// for none). A macro rather than a generic function: the two engines'
-/// connections share the statements but not a convenient trait bound.
+/// for none). Each kind of row is written by one statement per batch (see
+/// [`sql::BatchSql`]). A macro rather than a generic function: the two
+/// engines' connections share the code but not a convenient trait bound.
 macro_rules! write_batch {
-    ($conn:expr, $replica:expr, $batch:expr) => {{
+    ($conn:expr, $replica:expr, $batch:expr, $sql:expr) => {{
         async {
             let conn = $conn;
             let replica: &str = $replica;
             let batch: &Vec<Command> = $batch;
-            let records: Vec<&WebhookRecord> = batch
+            let statements: &sql::BatchSql = $sql;
+            let rows = BatchRows::new(batch);
+            let mut claims: Vec<Option<bool>> = rows
+                .records
                 .iter()
-                .filter_map(|command| match command {
-                    Command::Record { record, .. } => Some(&**record),
-                    _ => None,
-                })
+                .map(|record| (record.claim.is_some() && record.call_id.is_some()).then_some(false))
                 .collect();
-            // Claims first, in call-id order; a record's position is kept
-            // to answer it.
-            let mut claim_order: Vec<(usize, i64)> = records
-                .iter()
-                .enumerate()
-                .filter_map(|(index, record)| match (&record.claim, record.call_id) {
-                    (Some(_), Some(call_id)) => Some((index, call_id)),
-                    _ => None,
-                })
-                .collect();
-            claim_order.sort_by_key(|&(index, call_id)| (call_id, index));
-            let mut claims: Vec<Option<bool>> = vec![None; records.len()];
-            for &(index, call_id) in &claim_order {
-                let record = records[index];
-                let Some(claim) = &record.claim else { continue };
-                let deadline = claim.call_started_at
-                    + chrono::Duration::from_std(claim.deadline)
-                        .unwrap_or(chrono::Duration::zero());
-                let done = sqlx::query(sql::INSERT_CLAIM)
-                    .bind(call_id)
-                    .bind(to_millis(record.received_at))
+            if !rows.claim_order.is_empty() {
+                let won: Vec<(i64,)> = sqlx::query_as(statements.claims)
+                    .bind(rows.claims_json())
                     .bind(replica)
-                    .bind(to_millis(deadline))
-                    .bind(i64::from(claim.action_count))
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let mut won: Vec<i64> = won.into_iter().map(|(id,)| id).collect();
+                won.sort_unstable();
+                for &(index, call_id) in &rows.claim_order {
+                    // The first record of each winning call takes it.
+                    if let Ok(at) = won.binary_search(&call_id) {
+                        claims[index] = Some(true);
+                        won.remove(at);
+                    }
+                }
+            }
+            if !rows.records.is_empty() {
+                sqlx::query(statements.webhooks)
+                    .bind(rows.webhooks_json(&claims))
+                    .bind(replica)
                     .execute(&mut *conn)
                     .await?;
-                claims[index] = Some(done.rows_affected() == 1);
             }
-            let mut index = 0usize;
-            for command in batch.iter() {
-                match command {
-                    Command::Record { record, .. } => {
-                        let disposition = match claims[index] {
-                            Some(false) => Disposition::Duplicate,
-                            _ => record.disposition,
-                        };
-                        index += 1;
-                        let rule = record.rule.as_ref();
-                        let actions = record.actions.as_ref().map(ToString::to_string);
-                        let contact = record.contact.as_ref();
-                        sqlx::query(sql::INSERT_WEBHOOK)
-                            .bind(to_millis(record.received_at))
-                            .bind(record.event.as_str())
-                            .bind(record.call_id)
-                            .bind(record.caller.as_deref())
-                            .bind(record.number.as_deref())
-                            .bind(disposition.as_str())
-                            .bind(record.revision.as_deref())
-                            .bind(rule.and_then(|r| r.name.as_deref()))
-                            .bind(rule.and_then(|r| r.file.as_deref()))
-                            .bind(rule.map(|r| i64::from(r.line)))
-                            .bind(actions)
-                            .bind(record.call_started_at.map(to_millis))
-                            .bind(contact.map(|c| c.status.as_str()))
-                            .bind(contact.and_then(|c| c.detail.as_deref()))
-                            .bind(record.decide_time.map(to_micros))
-                            .bind(replica)
-                            .execute(&mut *conn)
-                            .await?;
-                        if let Some(history) = &record.history {
-                            sqlx::query(sql::UPSERT_HISTORY)
-                                .bind(history.call_id)
-                                .bind(history.caller.as_str())
-                                .bind(history.agent_id.and_then(|id| i64::try_from(id).ok()))
-                                .bind(history.agent_email.as_deref())
-                                .bind(to_millis(history.answered_at))
-                                .bind(to_millis(history.event_at))
-                                .execute(&mut *conn)
-                                .await?;
-                        }
-                    }
-                    Command::Outcome(outcome) => {
-                        sqlx::query(sql::INSERT_OUTCOME)
-                            .bind(outcome.call_id)
-                            .bind(to_millis(outcome.recorded_at))
-                            .bind(outcome.action.as_str())
-                            .bind(outcome.target.as_deref())
-                            .bind(outcome.status.as_str())
-                            .bind(outcome.reason.as_deref())
-                            .bind(i64::from(outcome.attempts))
-                            .bind(to_micros(outcome.latency))
-                            .bind(replica)
-                            .execute(&mut *conn)
-                            .await?;
-                        // A "duplicate" outcome belongs to a second job for
-                        // the call, not to the claimed decision.
-                        if outcome.status != "duplicate" {
-                            sqlx::query(sql::COUNT_OUTCOME)
-                                .bind(outcome.call_id)
-                                .execute(&mut *conn)
-                                .await?;
-                        }
-                    }
-                    Command::Release { call_id, .. } => {
-                        sqlx::query(sql::RELEASE_CLAIM)
-                            .bind(*call_id)
-                            .bind(replica)
-                            .execute(&mut *conn)
-                            .await?;
-                        sqlx::query(sql::MARK_REJECTED)
-                            .bind(*call_id)
-                            .bind(replica)
-                            .execute(&mut *conn)
-                            .await?;
-                    }
-                    Command::Flush(_) => {}
+            if let Some(history) = rows.history_json() {
+                sqlx::query(statements.history)
+                    .bind(history)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            if !rows.outcomes.is_empty() {
+                sqlx::query(statements.outcomes)
+                    .bind(rows.outcomes_json())
+                    .bind(replica)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            if let Some(counts) = rows.counts_json() {
+                sqlx::query(statements.count)
+                    .bind(counts)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            for command in batch {
+                if let Command::Release { call_id, .. } = command {
+                    sqlx::query(sql::RELEASE_CLAIM)
+                        .bind(*call_id)
+                        .bind(replica)
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query(sql::MARK_REJECTED)
+                        .bind(*call_id)
+                        .bind(replica)
+                        .execute(&mut *conn)
+                        .await?;
                 }
             }
             Ok::<Vec<Option<bool>>, sqlx::Error>(claims)
         }
         .await
     }};
+}
+
+/// A batch's rows, ready to be encoded as the JSON arrays the statements
+/// expand.
+struct BatchRows<'a> {
+    records: Vec<&'a WebhookRecord>,
+    /// `(record index, call id)` of the records asking for a claim, in
+    /// call-id order: the same lock order on every replica.
+    claim_order: Vec<(usize, i64)>,
+    outcomes: Vec<&'a OutcomeRecord>,
+}
+
+impl<'a> BatchRows<'a> {
+    fn new(batch: &'a [Command]) -> BatchRows<'a> {
+        let mut records = Vec::new();
+        let mut outcomes = Vec::new();
+        for command in batch {
+            match command {
+                Command::Record { record, .. } => records.push(&**record),
+                Command::Outcome(outcome) => outcomes.push(outcome),
+                Command::Release { .. } | Command::Flush(_) => {}
+            }
+        }
+        let mut claim_order: Vec<(usize, i64)> = records
+            .iter()
+            .enumerate()
+            .filter_map(|(index, record)| match (&record.claim, record.call_id) {
+                (Some(_), Some(call_id)) => Some((index, call_id)),
+                _ => None,
+            })
+            .collect();
+        claim_order.sort_by_key(|&(index, call_id)| (call_id, index));
+        BatchRows {
+            records,
+            claim_order,
+            outcomes,
+        }
+    }
+
+    fn claims_json(&self) -> String {
+        let rows: Vec<_> = self
+            .claim_order
+            .iter()
+            .filter_map(|&(index, call_id)| {
+                let record = self.records.get(index)?;
+                let claim = record.claim.as_ref()?;
+                let deadline = claim.call_started_at
+                    + chrono::Duration::from_std(claim.deadline)
+                        .unwrap_or(chrono::Duration::zero());
+                // Nothing to carry out (a `keep`): done already.
+                let state = if claim.action_count == 0 {
+                    "done"
+                } else {
+                    "pending"
+                };
+                Some((
+                    call_id,
+                    to_millis(record.received_at),
+                    to_millis(deadline),
+                    claim.action_count,
+                    state,
+                ))
+            })
+            .collect();
+        json(&rows)
+    }
+
+    fn webhooks_json(&self, claims: &[Option<bool>]) -> String {
+        let rows: Vec<_> = self
+            .records
+            .iter()
+            .zip(claims)
+            .map(|(record, claimed)| {
+                let disposition = match claimed {
+                    Some(false) => Disposition::Duplicate,
+                    _ => record.disposition,
+                };
+                let rule = record.rule.as_ref();
+                let contact = record.contact.as_ref();
+                (
+                    to_millis(record.received_at),
+                    record.event.as_str(),
+                    record.call_id,
+                    record.caller.as_deref(),
+                    record.number.as_deref(),
+                    disposition.as_str(),
+                    record.revision.as_deref(),
+                    rule.and_then(|r| r.name.as_deref()),
+                    rule.and_then(|r| r.file.as_deref()),
+                    rule.map(|r| r.line),
+                    record.actions.as_ref().map(ToString::to_string),
+                    record.call_started_at.map(to_millis),
+                    contact.map(|c| c.status.as_str()),
+                    contact.and_then(|c| c.detail.as_deref()),
+                    record.decide_time.map(to_micros),
+                )
+            })
+            .collect();
+        json(&rows)
+    }
+
+    /// The newest event per call (an upsert may not touch a row twice in
+    /// one statement).
+    fn history_json(&self) -> Option<String> {
+        let mut history: Vec<&HistoryEntry> = self
+            .records
+            .iter()
+            .filter_map(|record| record.history.as_ref())
+            .collect();
+        if history.is_empty() {
+            return None;
+        }
+        history.sort_by_key(|entry| (entry.call_id, std::cmp::Reverse(entry.event_at)));
+        history.dedup_by_key(|entry| entry.call_id);
+        let rows: Vec<_> = history
+            .iter()
+            .map(|entry| {
+                (
+                    entry.call_id,
+                    entry.caller.as_str(),
+                    entry.agent_id.and_then(|id| i64::try_from(id).ok()),
+                    entry.agent_email.as_deref(),
+                    to_millis(entry.answered_at),
+                    to_millis(entry.event_at),
+                )
+            })
+            .collect();
+        Some(json(&rows))
+    }
+
+    fn outcomes_json(&self) -> String {
+        let rows: Vec<_> = self
+            .outcomes
+            .iter()
+            .map(|outcome| {
+                (
+                    outcome.call_id,
+                    to_millis(outcome.recorded_at),
+                    outcome.action.as_str(),
+                    outcome.target.as_deref(),
+                    outcome.status.as_str(),
+                    outcome.reason.as_deref(),
+                    outcome.attempts,
+                    to_micros(outcome.latency),
+                )
+            })
+            .collect();
+        json(&rows)
+    }
+
+    /// Outcomes per call, counted against their claims; a "duplicate"
+    /// outcome belongs to a second job for the call, not to the decision.
+    fn counts_json(&self) -> Option<String> {
+        let mut counts: Vec<(i64, i64)> = self
+            .outcomes
+            .iter()
+            .filter(|o| o.status != "duplicate")
+            .map(|o| (o.call_id, 1))
+            .collect();
+        if counts.is_empty() {
+            return None;
+        }
+        counts.sort_unstable();
+        counts.dedup_by(|next, first| {
+            let same = next.0 == first.0;
+            if same {
+                first.1 += next.1;
+            }
+            same
+        });
+        Some(json(&counts))
+    }
+}
+
+/// Rows as JSON; plain data, so encoding cannot fail (an empty array if
+/// it somehow did, which writes nothing rather than something wrong).
+fn json<T: serde::Serialize>(rows: &T) -> String {
+    serde_json::to_string(rows).unwrap_or_else(|_| "[]".to_owned())
 }
 
 /// What the writer is asked to do.
@@ -230,14 +359,14 @@ async fn execute(db: &Db, replica: &str, batch: &mut Vec<Command>, stats: &Write
     let size = batch.len() as u64;
     let result = match db {
         Db::Sqlite { write, .. } => match write.begin().await {
-            Ok(mut tx) => match write_batch!(&mut *tx, replica, &*batch) {
+            Ok(mut tx) => match write_batch!(&mut *tx, replica, &*batch, &sql::SQLITE_BATCH) {
                 Ok(claims) => tx.commit().await.map(|()| claims),
                 Err(error) => Err(error),
             },
             Err(error) => Err(error),
         },
         Db::Postgres(pool) => match pool.begin().await {
-            Ok(mut tx) => match write_batch!(&mut *tx, replica, &*batch) {
+            Ok(mut tx) => match write_batch!(&mut *tx, replica, &*batch, &sql::POSTGRES_BATCH) {
                 Ok(claims) => tx.commit().await.map(|()| claims),
                 Err(error) => Err(error),
             },
