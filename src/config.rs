@@ -240,6 +240,16 @@ pub struct Config {
     /// their connections are closed (queued actions are finished after).
     #[serde(default = "default_shutdown_grace", deserialize_with = "duration")]
     pub shutdown_grace: Duration,
+    /// The state store (decision log, call history, claims): a SQLite
+    /// file (default `data/switchboard.db`) or a `postgres://` URL.
+    #[serde(default)]
+    pub state: crate::store::StateLocation,
+    /// How the state store behaves (retention, group commit, replicas).
+    #[serde(default)]
+    pub store: crate::store::StoreConfig,
+    /// Where `contact.FIELD` comes from.
+    #[serde(default)]
+    pub contacts: crate::contacts::ContactsConfig,
 }
 
 impl Default for Config {
@@ -260,6 +270,9 @@ impl Default for Config {
             poll_interval: default_poll_interval(),
             log_format: LogFormat::default(),
             shutdown_grace: default_shutdown_grace(),
+            state: crate::store::StateLocation::default(),
+            store: crate::store::StoreConfig::default(),
+            contacts: crate::contacts::ContactsConfig::default(),
         }
     }
 }
@@ -301,6 +314,12 @@ impl Config {
             if let Some(dir) = path.parent() {
                 config.rules = dir.join(&config.rules);
             }
+        }
+        // The state and contact files follow the config file too, like
+        // the rules (the default state then lives beside the config).
+        if let Some(dir) = path.parent() {
+            config.state = config.state.resolve_against(dir);
+            config.contacts = config.contacts.resolve_against(dir);
         }
         Ok(config)
     }
@@ -351,6 +370,22 @@ impl Config {
             .map_err(|(key, message)| ConfigError::Invalid {
                 path: path.to_owned(),
                 key: key.to_owned(),
+                message,
+            })?;
+        config
+            .store
+            .validate()
+            .map_err(|(key, message)| ConfigError::Invalid {
+                path: path.to_owned(),
+                key: key.to_owned(),
+                message,
+            })?;
+        config
+            .contacts
+            .validate()
+            .map_err(|(key, message)| ConfigError::Invalid {
+                path: path.to_owned(),
+                key,
                 message,
             })?;
         Ok(config)

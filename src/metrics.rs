@@ -92,6 +92,8 @@ pub enum WebhookOutcome {
     TooLarge,
     /// The dispatcher's queue was full: 503, Aircall redelivers.
     QueueFull,
+    /// The state store could not record it: 503, Aircall redelivers.
+    NotRecorded,
 }
 
 impl WebhookOutcome {
@@ -106,6 +108,7 @@ impl WebhookOutcome {
             WebhookOutcome::BadRequest => "bad_request",
             WebhookOutcome::TooLarge => "too_large",
             WebhookOutcome::QueueFull => "queue_full",
+            WebhookOutcome::NotRecorded => "not_recorded",
         }
     }
 }
@@ -321,7 +324,9 @@ impl Metrics {
             WebhookOutcome::Unauthorized
             | WebhookOutcome::BadRequest
             | WebhookOutcome::TooLarge => bump(&self.counts.rejected_requests),
-            WebhookOutcome::QueueFull => bump(&self.counts.queue_full),
+            WebhookOutcome::QueueFull | WebhookOutcome::NotRecorded => {
+                bump(&self.counts.queue_full)
+            }
             WebhookOutcome::Decided | WebhookOutcome::Applied | WebhookOutcome::Skipped => {}
         }
     }

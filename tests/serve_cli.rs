@@ -228,8 +228,9 @@ async fn refused_credentials_are_a_clear_start_up_error() {
 async fn dry_run_banner_sighup_reload_and_sigterm_exit() {
     let rules = RulesDir::new(RULES);
     let file = rules.file().display().to_string();
+    let state = rules.path().join("state.db").display().to_string();
     let mut process = tokio::task::spawn_blocking(move || {
-        let mut process = Process::start(&["--rules", &file, "--watch", "off"]);
+        let mut process = Process::start(&["--rules", &file, "--watch", "off", "--state", &state]);
         process.wait_for_line("DRY-RUN");
         process
     })

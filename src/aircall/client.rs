@@ -113,6 +113,7 @@ pub enum Endpoint {
     Availabilities,
     TagCall,
     CommentCall,
+    ContactSearch,
 }
 
 impl Endpoint {
@@ -126,6 +127,7 @@ impl Endpoint {
             Endpoint::Availabilities => "availabilities",
             Endpoint::TagCall => "tag_call",
             Endpoint::CommentCall => "comment_call",
+            Endpoint::ContactSearch => "contact_search",
         }
     }
 }
@@ -335,7 +337,7 @@ pub enum Availability {
 struct Page<T> {
     #[serde(default)]
     meta: Option<Meta>,
-    #[serde(alias = "users", alias = "teams", alias = "tags")]
+    #[serde(alias = "users", alias = "teams", alias = "tags", alias = "contacts")]
     items: Vec<T>,
 }
 
@@ -552,6 +554,37 @@ impl AircallClient {
 
     /// Every user's live availability (all pages of
     /// `GET /v1/users/availabilities`).
+    /// `GET /v1/contacts/search?phone_number=...`: the first page of the
+    /// shared contacts Aircall associates with a number. Sent once, with
+    /// the urgency of a decision in progress; not sent when the budget
+    /// cannot allow it before `deadline`.
+    pub async fn search_contacts<T: DeserializeOwned>(
+        &self,
+        phone_number: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<T>, ApiError> {
+        let mut url = self.url(Endpoint::ContactSearch, "v1/contacts/search")?;
+        url.query_pairs_mut()
+            .append_pair("phone_number", phone_number)
+            .append_pair("per_page", PER_PAGE);
+        let answer = self
+            .send(
+                Endpoint::ContactSearch,
+                Method::GET,
+                url,
+                None,
+                Priority::Urgent,
+                deadline,
+            )
+            .await?;
+        let page: Page<T> =
+            serde_json::from_slice(&answer.body).map_err(|error| ApiError::Decode {
+                endpoint: Endpoint::ContactSearch,
+                message: error.to_string(),
+            })?;
+        Ok(page.items)
+    }
+
     pub async fn user_availabilities(&self) -> Result<Vec<ApiAvailability>, ApiError> {
         self.list_all(Endpoint::Availabilities, "v1/users/availabilities")
             .await

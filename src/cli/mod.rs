@@ -7,6 +7,7 @@
 
 pub mod calendar;
 pub mod check;
+pub mod decisions;
 pub mod exit;
 pub mod explain;
 pub mod fmt;
@@ -51,6 +52,10 @@ pub enum Command {
     /// and clock changes applied.
     #[command(after_help = exit::EXIT_CODES_HELP)]
     Calendar(calendar::CalendarArgs),
+    /// Show recorded decisions: why a call went where it went (rule name
+    /// and line, actions, contact lookup, outcome of each action).
+    #[command(after_help = exit::EXIT_CODES_HELP)]
+    Decisions(decisions::DecisionsArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -62,6 +67,7 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Test(args) => test::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Calendar(args) => calendar::run(&args),
+        Command::Decisions(args) => decisions::run(&args),
     }
 }
 

@@ -35,6 +35,10 @@ pub struct ServeArgs {
     /// systems without them), or off (SIGHUP and /admin/reload only).
     #[arg(long, value_enum)]
     pub watch: Option<WatchMode>,
+    /// The state store: a SQLite file or a postgres:// URL (default
+    /// data/switchboard.db).
+    #[arg(long, value_name = "PATH_OR_URL", value_parser = crate::store::StateLocation::parse)]
+    pub state: Option<crate::store::StateLocation>,
     /// Log line format (default human; filter with RUST_LOG).
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
@@ -52,6 +56,9 @@ impl ServeArgs {
         }
         if let Some(rules) = &self.rules {
             config.rules.clone_from(rules);
+        }
+        if let Some(state) = &self.state {
+            config.state = state.clone();
         }
         if let Some(watch) = self.watch {
             config.watch = watch;

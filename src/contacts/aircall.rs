@@ -111,6 +111,16 @@ fn to_contact(api: &ApiContact) -> Contact {
     contact
 }
 
+impl ContactSearch for crate::aircall::client::AircallClient {
+    fn search_by_phone<'a>(&'a self, e164: &'a str, deadline: Instant) -> SearchFuture<'a> {
+        Box::pin(async move {
+            self.search_contacts::<ApiContact>(e164, Some(deadline))
+                .await
+                .map_err(|error| error.to_string())
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![expect(clippy::unwrap_used, reason = "tests")]

@@ -21,7 +21,7 @@ use crate::reload::{self, Rejection, ReloadOutcome, Report, Trigger};
 /// The largest rules text `/admin/check` accepts (the loader's limit).
 pub const MAX_RULES_BODY: usize = 8 * 1024 * 1024;
 
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), HttpError> {
+pub(super) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), HttpError> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .map(axum::http::HeaderValue::as_bytes);

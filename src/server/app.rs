@@ -22,12 +22,19 @@ use crate::aircall::dispatch::{DispatchConfig, Dispatcher};
 use crate::aircall::presence::PresenceBook;
 use crate::aircall::rate_limit::{RateLimitConfig, RateLimiter};
 use crate::config::{Config, Credentials, Mode};
+use crate::contacts::aircall::ContactSearch;
+use crate::contacts::{Contacts, ContactsError};
 use crate::metrics::Metrics;
 use crate::reload::{self, Rejection, RulesHandle, RulesWatcher, WatchConfig};
+use crate::store::dispatch::{resume, StoreSink};
+use crate::store::{Store, StoreError};
 
 /// The shortest time between two directory refreshes asked for by
 /// `user.created` / `user.deleted` webhooks (a burst costs one refresh).
 const DIRECTORY_MIN_GAP: Duration = Duration::from_secs(10);
+
+/// How often CSV contact files are checked for changes.
+const CONTACTS_RELOAD: Duration = Duration::from_secs(1);
 
 /// Longest pause between attempts of the first directory load.
 const FIRST_LOAD_MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -50,6 +57,10 @@ pub enum StartError {
     Watch(#[from] notify::Error),
     #[error("cannot install the SIGHUP handler: {0}")]
     Signal(std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Contacts(#[from] ContactsError),
 }
 
 /// A started service: state, watcher and background tasks.
@@ -85,6 +96,22 @@ impl App {
         if let Some(client) = &client {
             check_credentials(client).await?;
         }
+        // The state store before anything can decide: every acknowledged
+        // webhook is recorded there first.
+        let store = Store::open(&config.state, &config.store).await?;
+        tracing::info!(
+            state = %store.location(),
+            replica = store.replica(),
+            "state store open"
+        );
+        let contacts = if config.contacts.sources.is_empty() {
+            None
+        } else {
+            let search = client
+                .clone()
+                .map(|client| Arc::new(client) as Arc<dyn ContactSearch>);
+            Some(Arc::new(Contacts::open(&config.contacts, search)?))
+        };
         let directory = Arc::new(match &client {
             Some(client) => Directory::new(client.clone()),
             None => Directory::offline(),
@@ -100,9 +127,22 @@ impl App {
             client.clone(),
             Arc::clone(&directory),
             Arc::clone(&presence),
-            Arc::new(LogSink::new(Arc::clone(&metrics))),
+            Arc::new(StoreSink::new(
+                store.clone(),
+                Arc::new(LogSink::new(Arc::clone(&metrics))),
+            )),
         );
-        let mut background = Vec::new();
+        // What the previous run decided but did not carry out.
+        if let Err(error) = resume(&store, &dispatcher, chrono::Utc::now()).await {
+            tracing::warn!(%error, "could not look for unfinished decisions");
+        }
+        let mut background = vec![store.spawn_pruner()];
+        if let Some(task) = contacts
+            .as_ref()
+            .and_then(|contacts| contacts.spawn_reloader(CONTACTS_RELOAD))
+        {
+            background.push(task);
+        }
         if let Some(client) = &client {
             background.push(first_directory_load(Arc::clone(&directory)));
             background.push(
@@ -122,6 +162,8 @@ impl App {
             webhook_tokens: config.webhook_tokens.clone(),
             admin_token: config.admin_token.clone(),
             dedupe_window: config.dedupe_window,
+            store,
+            contacts,
         })?;
         let watcher = reload::spawn_watcher(
             rules,
@@ -204,6 +246,11 @@ impl App {
         for task in self.background.drain(..) {
             task.abort();
         }
+        // The outcomes of the last actions, then the pools.
+        self.state.store().close().await;
+        if let Some(contacts) = self.state.contacts() {
+            contacts.close().await;
+        }
         tracing::info!("shut down");
         served
     }
@@ -231,7 +278,10 @@ fn build_client(
             token: token.expose().to_owned(),
         },
     };
-    let rate_limit = RateLimitConfig::per_minute(config.aircall.rate_limit_per_minute);
+    // Replicas share the company's budget: each takes its share (see the
+    // `store.replicas` setting).
+    let per_replica = (config.aircall.rate_limit_per_minute / config.store.replicas.max(1)).max(1);
+    let rate_limit = RateLimitConfig::per_minute(per_replica);
     let client_config = ClientConfig {
         base_url: config.aircall.base_url.clone(),
         connect_timeout: config.aircall.timeouts.connect,

@@ -9,6 +9,7 @@
 //! | `POST /aircall/calls` | Aircall webhooks ([`webhook`]) |
 //! | `GET /healthz`, `/readyz`, `/status`, `/metrics` | operations ([`ops`]) |
 //! | `POST /admin/reload`, `/admin/check` | admin, bearer token ([`admin`]) |
+//! | `GET /decisions` | the decision log, admin bearer token ([`decisions`]) |
 //!
 //! The server decides with the rules and hands actions to the dispatcher;
 //! it never calls the Aircall API on a request's path, so acknowledging a
@@ -17,6 +18,7 @@
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod decisions;
 pub mod dedupe;
 pub mod error;
 pub mod ops;
@@ -40,8 +42,10 @@ use crate::aircall::directory::Directory;
 use crate::aircall::dispatch::Dispatcher;
 use crate::aircall::presence::PresenceBook;
 use crate::config::{Mode, Secret};
+use crate::contacts::Contacts;
 use crate::metrics::Metrics;
 use crate::reload::RulesHandle;
+use crate::store::Store;
 use auth::{AdminToken, TokenSet};
 use dedupe::SeenCalls;
 
@@ -64,6 +68,10 @@ pub struct StateParts {
     pub admin_token: Option<Secret>,
     /// How long a decided call id is remembered.
     pub dedupe_window: Duration,
+    /// The decision log, call history and claims.
+    pub store: Store,
+    /// Contact sources (`None`: none configured).
+    pub contacts: Option<Arc<Contacts>>,
 }
 
 /// Why a state cannot be built.
@@ -87,6 +95,8 @@ struct Shared {
     webhook_tokens: TokenSet,
     admin: AdminToken,
     seen: SeenCalls,
+    store: Store,
+    contacts: Option<Arc<Contacts>>,
     started_at: DateTime<Utc>,
     warned_open: AtomicBool,
 }
@@ -113,6 +123,8 @@ impl AppState {
                 webhook_tokens: TokenSet::new(&parts.webhook_tokens),
                 admin: AdminToken::new(parts.admin_token.as_ref()),
                 seen: SeenCalls::new(parts.dedupe_window, DEDUPE_CAPACITY),
+                store: parts.store,
+                contacts: parts.contacts,
                 started_at: Utc::now(),
                 warned_open: AtomicBool::new(false),
             }),
@@ -141,6 +153,16 @@ impl AppState {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.shared.metrics
+    }
+
+    /// The state store (decision log, history, claims).
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// The contact sources, when any is configured.
+    pub fn contacts(&self) -> Option<&Arc<Contacts>> {
+        self.shared.contacts.as_ref()
     }
 
     pub fn started_at(&self) -> DateTime<Utc> {
@@ -189,6 +211,7 @@ pub fn router(state: AppState) -> Router {
         .route("/status", get(ops::status))
         .route("/metrics", get(ops::metrics))
         .route("/admin/reload", post(admin::reload))
+        .route("/decisions", get(decisions::list))
         .route(
             "/admin/check",
             post(admin::check).layer(DefaultBodyLimit::max(admin::MAX_RULES_BODY)),

@@ -2,11 +2,14 @@
 //!
 //! In order: body size (413), envelope (400), token (401, constant time),
 //! then by event: an inbound `call.created` is deduplicated, decided with
-//! ONE snapshot of the rules and handed to the dispatcher (503 only when
-//! its queue is full, so Aircall redelivers); `user.*` and other `call.*`
-//! events feed the presence book and the directory; anything else is
-//! acknowledged with 200 and counted, so Aircall never disables the
-//! webhook over an event we do not use.
+//! ONE snapshot of the rules (with the caller's contact and last agent
+//! when the rules read them), claimed in the store and handed to the
+//! dispatcher (503 only when its queue is full, so Aircall redelivers);
+//! `user.*` and other `call.*` events feed the presence book, the
+//! directory and the call history; anything else is acknowledged with
+//! 200 and counted, so Aircall never disables the webhook over an event
+//! we do not use. Every webhook is recorded in the state store before it
+//! is acknowledged; one that cannot be recorded is answered 503.
 //!
 //! The handler never waits on the Aircall API and never logs the token.
 
@@ -28,8 +31,11 @@ use crate::aircall::dispatch::Job;
 use crate::aircall::presence::PresenceUpdate;
 use crate::aircall::webhook::{Envelope, PayloadError};
 use crate::config::Mode;
+use crate::contacts::{Lookup, LookupStatus};
 use crate::lang::{Action, Context, Decision};
 use crate::metrics::{event_label, WebhookOutcome};
+use crate::store::record::{actions_to_carry_out, ClaimRequest};
+use crate::store::{history, Disposition, RuleLabel, StoreError, WebhookRecord};
 
 /// The largest webhook body accepted (Aircall's are a few KiB).
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -62,7 +68,7 @@ pub(super) async fn receive(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
-    let (event, outcome, response) = handle(&state, body);
+    let (event, outcome, response) = handle(&state, body).await;
     state.metrics().webhook(event, outcome, started.elapsed());
     response
 }
@@ -74,7 +80,7 @@ type Handled = (&'static str, WebhookOutcome, Response);
 /// The label of a request whose event could not be read.
 const NO_EVENT: &str = "other";
 
-fn handle(state: &AppState, body: Result<Bytes, BytesRejection>) -> Handled {
+async fn handle(state: &AppState, body: Result<Bytes, BytesRejection>) -> Handled {
     let body = match body {
         Ok(body) => body,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -112,14 +118,30 @@ fn handle(state: &AppState, body: Result<Bytes, BytesRejection>) -> Handled {
             },
         );
     }
+    let received_at = Utc::now();
+    // Every acknowledged webhook is recorded before it is acknowledged.
+    let mut record = WebhookRecord::new(received_at, &envelope.event, Disposition::Ignored);
     match envelope.family() {
-        "call" if envelope.event == "call.created" => call_created(state, &envelope, event),
+        "call" if envelope.event == "call.created" => {
+            call_created(state, &envelope, event, record).await
+        }
         "call" => {
-            if let Err(error) = envelope.call_data() {
-                return bad_request(event, payload_message(&error));
-            }
+            let data = match envelope.call_data() {
+                Ok(data) => data,
+                Err(error) => return bad_request(event, payload_message(&error)),
+            };
             let update = state.presence().apply(&envelope);
-            used_or_ignored(event, update)
+            record.call_id = Some(data.id);
+            record.history = history::entry_from(&envelope, &data, received_at);
+            let used = record.history.is_some() || presence_used(&update);
+            if let Some(entry) = &record.history {
+                tracing::debug!(
+                    call_id = entry.call_id,
+                    agent_id = entry.agent_id,
+                    "call history: answered call recorded"
+                );
+            }
+            commit_used(state, record, event, used).await
         }
         "user" => {
             if let Err(error) = envelope.user_data() {
@@ -133,64 +155,170 @@ fn handle(state: &AppState, body: Result<Bytes, BytesRejection>) -> Handled {
                     "directory updated from webhook"
                 );
             }
-            if directory {
-                (event, WebhookOutcome::Applied, ok(&Ack::bare("applied")))
-            } else {
-                used_or_ignored(event, update)
-            }
+            commit_used(state, record, event, directory || presence_used(&update)).await
         }
         _ => {
             tracing::debug!(
                 event = envelope.event.as_str(),
                 "event not used; acknowledged"
             );
-            (event, WebhookOutcome::Ignored, ok(&Ack::bare("ignored")))
+            commit_used(state, record, event, false).await
         }
     }
 }
 
-fn used_or_ignored(event: &'static str, update: PresenceUpdate) -> Handled {
-    match update {
-        PresenceUpdate::Applied { .. } | PresenceUpdate::Stale { .. } => {
-            (event, WebhookOutcome::Applied, ok(&Ack::bare("applied")))
-        }
-        PresenceUpdate::NotRelevant => (event, WebhookOutcome::Ignored, ok(&Ack::bare("ignored"))),
+fn presence_used(update: &PresenceUpdate) -> bool {
+    matches!(
+        update,
+        PresenceUpdate::Applied { .. } | PresenceUpdate::Stale { .. }
+    )
+}
+
+/// Records an event used for something other than deciding (or not used
+/// at all), then acknowledges it.
+async fn commit_used(
+    state: &AppState,
+    mut record: WebhookRecord,
+    event: &'static str,
+    used: bool,
+) -> Handled {
+    let (disposition, outcome, status) = if used {
+        (Disposition::Applied, WebhookOutcome::Applied, "applied")
+    } else {
+        (Disposition::Ignored, WebhookOutcome::Ignored, "ignored")
+    };
+    record.disposition = disposition;
+    match state.store().record(record).await {
+        Ok(_) => (event, outcome, ok(&Ack::bare(status))),
+        Err(error) => not_recorded(event, &error),
     }
 }
 
-fn call_created(state: &AppState, envelope: &Envelope, event: &'static str) -> Handled {
+/// 503: the webhook could not be recorded, so it is not acknowledged and
+/// Aircall delivers it again.
+fn not_recorded(event: &'static str, error: &StoreError) -> Handled {
+    tracing::error!(%error, "webhook answered 503: it could not be recorded");
+    reject(
+        event,
+        WebhookOutcome::NotRecorded,
+        HttpError::Unavailable("the decision log cannot be written right now".to_owned()),
+    )
+}
+
+async fn call_created(
+    state: &AppState,
+    envelope: &Envelope,
+    event: &'static str,
+    mut record: WebhookRecord,
+) -> Handled {
     let data = match envelope.call_data() {
         Ok(data) => data,
         Err(error) => return bad_request(event, payload_message(&error)),
     };
-    let call = envelope.to_call(&data, Utc::now());
+    let call = envelope.to_call(&data, record.received_at);
+    let call_id = data.id;
+    record.call_id = Some(call_id);
+    record.caller = call.caller.as_ref().map(|caller| caller.e164.clone());
+    record.number = call
+        .number_e164
+        .clone()
+        .or_else(|| call.number_id.map(|id| format!("id {id}")));
+    record.call_started_at = Some(call.instant);
     if !call.is_decidable() {
+        record.disposition = Disposition::Skipped;
         let ack = Ack {
             reason: Some("only inbound calls are decided by rules"),
             ..Ack::bare("skipped")
         };
-        return (event, WebhookOutcome::Skipped, ok(&ack));
+        return match state.store().record(record).await {
+            Ok(_) => (event, WebhookOutcome::Skipped, ok(&ack)),
+            Err(error) => not_recorded(event, &error),
+        };
     }
-    let call_id = data.id;
     if !state.seen().insert(call_id) {
         tracing::info!(call_id, "duplicate call.created ignored");
+        record.disposition = Disposition::Duplicate;
+        return match state.store().record(record).await {
+            Ok(_) => (
+                event,
+                WebhookOutcome::Duplicate,
+                ok(&Ack::bare("duplicate")),
+            ),
+            Err(error) => not_recorded(event, &error),
+        };
+    }
+    let deciding = Instant::now();
+    // One snapshot for the whole decision: a reload landing now does not
+    // mix two rule sets in one call. Owned, as lookups are awaited.
+    let rules = state.rules().current_arc();
+    let rule_set = &rules.rule_set;
+    // Outside facts, only when the rules read them; a lookup that fails
+    // or times out leaves them missing and is recorded.
+    let lookup = match (rule_set.uses_contact(), state.contacts(), &call.caller) {
+        (true, Some(contacts), Some(caller)) => contacts.lookup(&caller.e164).await,
+        _ => Lookup::skipped(),
+    };
+    let last_agent = match (rule_set.uses_last_agent(), &call.caller) {
+        (true, Some(caller)) => match state
+            .store()
+            .last_agent(&caller.e164, record.received_at)
+            .await
+        {
+            Ok(agent) => agent,
+            Err(error) => {
+                tracing::warn!(call_id, %error, "last agent unknown: the call history could not be read");
+                None
+            }
+        },
+        _ => None,
+    };
+    let decision = {
+        // The context borrows the presence book as a plain `&dyn`: keep it
+        // out of the awaits below.
+        let context = Context {
+            contact: lookup.contact.as_deref(),
+            last_agent: last_agent.as_ref(),
+            availability: state.presence().as_ref(),
+        };
+        rule_set.evaluate(&call, &context).decision
+    };
+    let revision = rules.revision();
+    record.disposition = Disposition::Decided;
+    record.revision = Some(revision.to_owned());
+    record.rule = decision.rule.as_ref().map(|rule| RuleLabel {
+        name: rule.name.as_deref().map(str::to_owned),
+        file: Some(rule_set.sources().file_name(rule.span.file).to_owned()),
+        line: rule.line,
+    });
+    record.actions = serde_json::to_value(&decision.actions).ok();
+    if lookup.status != LookupStatus::Skipped {
+        record.contact = Some(lookup.to_record());
+    }
+    record.decide_time = Some(deciding.elapsed());
+    record.claim = Some(ClaimRequest {
+        call_started_at: call.instant,
+        deadline: state.dispatcher().config().deadline,
+        action_count: actions_to_carry_out(&decision.actions),
+    });
+    // Durable (and claimed) before anything is acknowledged or sent.
+    let committed = match state.store().record(record).await {
+        Ok(committed) => committed,
+        Err(error) => {
+            state.seen().remove(call_id);
+            return not_recorded(event, &error);
+        }
+    };
+    if committed.claimed == Some(false) {
+        tracing::info!(
+            call_id,
+            "duplicate call.created: the call is already claimed (by an earlier delivery or another replica)"
+        );
         return (
             event,
             WebhookOutcome::Duplicate,
             ok(&Ack::bare("duplicate")),
         );
     }
-    // One snapshot for the whole decision: a reload landing now does not
-    // mix two rule sets in one call.
-    let rules = state.rules().current();
-    let context = Context {
-        contact: None,
-        last_agent: None,
-        availability: state.presence().as_ref(),
-    };
-    let outcome = rules.rule_set.evaluate(&call, &context);
-    let decision = outcome.decision;
-    let revision = rules.revision();
     log_decision(state, call_id, &decision, revision);
     let action = if decision.transfer().is_some() {
         "transfer"
@@ -214,8 +342,12 @@ fn call_created(state: &AppState, envelope: &Envelope, event: &'static str) -> H
     match state.dispatcher().try_submit(job) {
         Ok(()) => (event, WebhookOutcome::Decided, response),
         Err(full) => {
-            // Not queued: let Aircall's redelivery be decided afresh.
+            // Not queued: let Aircall's redelivery be decided afresh, here
+            // or on another replica.
             state.seen().remove(call_id);
+            if let Err(error) = state.store().release_claim(call_id).await {
+                tracing::error!(call_id, %error, "could not release the claim of a call answered 503");
+            }
             tracing::warn!(call_id, %full, "webhook answered 503: dispatcher cannot take the job");
             reject(
                 event,

@@ -75,10 +75,17 @@ impl RulesDir {
     }
 }
 
-/// A dry-run config (no credentials) for `rules`, not watching.
+/// A dry-run config (no credentials) for `rules`, not watching. The state
+/// store is a SQLite file beside the rules (the test's own directory).
 pub(crate) fn dry_run_config(rules: &Path) -> Config {
+    let dir = if rules.is_dir() {
+        rules
+    } else {
+        rules.parent().unwrap_or(rules)
+    };
     Config {
         rules: rules.to_owned(),
+        state: switchboard::store::StateLocation::Sqlite(dir.join(".state.db")),
         watch: WatchMode::Off,
         watch_debounce: Duration::from_millis(50),
         poll_interval: Duration::from_millis(100),
