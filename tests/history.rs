@@ -5,6 +5,7 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
+mod serve_support;
 mod store_support;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -253,4 +254,81 @@ async fn postgres_history_from_webhook_sequences() {
         .unwrap();
     sequences_build_the_right_history(store).await;
     db.drop_db().await;
+}
+
+mod end_to_end {
+    use super::serve_support::{
+        call_created, fake_aircall, live_config, transfers, RulesDir, Server, WEBHOOK_TOKEN,
+    };
+    use super::*;
+
+    const RULES: &str = r#"
+rule "returning caller"
+when last_agent exists
+transfer to last_agent
+"#;
+
+    #[tokio::test]
+    async fn transfer_to_last_agent_through_the_server() {
+        let aircall = fake_aircall().await;
+        let rules = RulesDir::new(RULES);
+        let server = Server::start(&live_config(&rules.file(), &aircall)).await;
+        server.wait_ready().await;
+        let now = chrono::Utc::now().timestamp();
+        // Yesterday Bob (102) answered this caller; an hour ago Alice
+        // (101) did; Bob's `call.ended` for the older call arrives last.
+        for body in [
+            call_event(
+                "call.answered",
+                11,
+                "+44 20 7946 0958",
+                Some((102, "bob@example.com")),
+                Some(now - 86_400),
+                now - 86_400,
+            ),
+            call_event(
+                "call.answered",
+                12,
+                "+44 20 7946 0958",
+                Some((101, "alice@example.com")),
+                Some(now - 3_600),
+                now - 3_600,
+            ),
+            call_event(
+                "call.ended",
+                11,
+                "+44 20 7946 0958",
+                Some((102, "bob@example.com")),
+                Some(now - 86_400),
+                now - 60,
+            ),
+        ] {
+            let mut body = body;
+            body["token"] = json!(WEBHOOK_TOKEN);
+            let (status, answer) = server.webhook(&body).await;
+            assert_eq!(status, 200, "{answer}");
+            assert_eq!(answer["status"], "applied");
+        }
+        let (status, answer) = server
+            .webhook(&call_created(13, "+44 20 7946 0958", Some(WEBHOOK_TOKEN)))
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["decision"]["rule"]["name"], "returning caller");
+        serve_support::eventually("the transfer", || async {
+            transfers(&aircall).await.len() == 1
+        })
+        .await;
+        let sent = transfers(&aircall).await;
+        assert_eq!(sent[0].url.path(), "/v1/calls/13/transfers");
+        let body: Value = serde_json::from_slice(&sent[0].body).unwrap();
+        assert_eq!(body, json!({"user_id": 101}));
+
+        // A caller with no history: no rule matches, nothing is sent.
+        let (_, answer) = server
+            .webhook(&call_created(14, "+44 20 7946 0959", Some(WEBHOOK_TOKEN)))
+            .await;
+        assert_eq!(answer["decision"]["rule"], Value::Null);
+        server.stop().await;
+        assert_eq!(transfers(&aircall).await.len(), 1);
+    }
 }
