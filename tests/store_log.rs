@@ -207,6 +207,17 @@ async fn unfinished_decisions_are_resumed_or_expired(store: Store) {
         ))
         .await
         .unwrap();
+    // Within its deadline, its transfer was being sent when the process
+    // died: not sent again, recorded as unknown; the tag is still owed.
+    store
+        .record(decided(
+            7004,
+            now - chrono::Duration::seconds(5),
+            "+33176360695",
+        ))
+        .await
+        .unwrap();
+    store.mark_sending(7004).await.unwrap();
     store.flush().await.unwrap();
 
     let recovery = store.recover(now).await.unwrap();
@@ -216,7 +227,20 @@ async fn unfinished_decisions_are_resumed_or_expired(store: Store) {
         .iter()
         .map(|call| (call.call_id, call.actions.len()))
         .collect();
-    assert_eq!(resumed, [(7001, 2), (7002, 1)]);
+    assert_eq!(resumed, [(7001, 2), (7002, 1), (7004, 1)]);
+    assert!(matches!(
+        recovery.resume[2].actions[0],
+        switchboard::lang::Action::Tag { .. }
+    ));
+    let unknown = store
+        .decisions(&DecisionQuery {
+            call_id: Some(7004),
+            ..DecisionQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(unknown[0].outcomes[0].status, "unknown");
+    assert_eq!(unknown[0].outcomes[0].action, "transfer");
     let rule = recovery.resume[0].rule.as_ref().unwrap();
     assert_eq!((rule.name.as_deref(), rule.line), (Some("VIP"), 12));
     assert_eq!(recovery.resume[0].revision, "rev1");

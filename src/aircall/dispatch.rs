@@ -209,7 +209,18 @@ impl ActionRecord {
 /// `try_submit`: keep it quick and non-blocking.
 pub trait OutcomeSink: Send + Sync + 'static {
     fn record(&self, record: ActionRecord);
+
+    /// Called, and awaited, just before a transfer request is sent: a
+    /// durable sink notes that the call's transfer may now have taken
+    /// effect, so that after a crash it is not sent a second time. The
+    /// default does nothing.
+    fn sending(&self, _call_id: i64) -> SendingFuture<'_> {
+        Box::pin(std::future::ready(()))
+    }
 }
+
+/// What [`OutcomeSink::sending`] returns.
+pub type SendingFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
 
 /// A job on its way, with its clock.
 struct Queued {
@@ -753,6 +764,7 @@ impl Worker {
             return record;
         };
         let (call_id, target_ref) = (info.call_id, &target);
+        self.sink.sending(call_id).await;
         let (status, attempts) = self
             .send(deadline, move || {
                 client.transfer(call_id, target_ref, Some(deadline))

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use super::record::{rule_ref, OutcomeRecord};
 use super::{Store, StoreError};
 use crate::aircall::dispatch::{
-    ActionKind, ActionRecord, DispatchOutcome, Dispatcher, Job, OutcomeSink,
+    ActionKind, ActionRecord, DispatchOutcome, Dispatcher, Job, OutcomeSink, SendingFuture,
 };
 use crate::lang::Decision;
 
@@ -81,6 +81,14 @@ impl OutcomeSink for StoreSink {
                 .record_outcome(outcome_record(&record, Utc::now()));
         }
         self.next.record(record);
+    }
+
+    fn sending(&self, call_id: i64) -> SendingFuture<'_> {
+        Box::pin(async move {
+            if let Err(error) = self.store.mark_sending(call_id).await {
+                tracing::warn!(call_id, %error, "could not note the transfer as being sent");
+            }
+        })
     }
 }
 

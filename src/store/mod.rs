@@ -301,6 +301,18 @@ impl Store {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Notes, durably, that `call_id`'s transfer is about to be sent: if
+    /// the process dies before its outcome is recorded, the restart
+    /// records it as unknown instead of sending it again.
+    pub async fn mark_sending(&self, call_id: i64) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.writer()?
+            .send(Command::Sending { call_id, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
     /// Queues an action outcome without waiting. When the writer's queue
     /// is full the outcome is dropped, logged and counted: the decision
     /// itself is already durable.
@@ -387,11 +399,34 @@ impl Store {
             pending
         });
         let mut recovery = Recovery::default();
-        for ((mut call, actions_json), outcomes) in rows {
+        for ((mut call, actions_json, sending), outcomes) in rows {
             let Some(actions) = actions_json.as_ref().and_then(record::actions_from_json) else {
                 continue;
             };
             call.actions = remaining_actions(actions, &outcomes);
+            if sending {
+                // The transfer request may have reached Aircall before the
+                // process died: never send it again; say so.
+                let before = call.actions.len();
+                call.actions
+                    .retain(|action| !matches!(action, Action::Transfer { .. }));
+                if call.actions.len() < before {
+                    self.record_outcome(OutcomeRecord {
+                        call_id: call.call_id,
+                        recorded_at: now,
+                        action: "transfer".to_owned(),
+                        target: None,
+                        status: "unknown".to_owned(),
+                        reason: Some(
+                            "the service stopped while the transfer was being sent; not sent again"
+                                .to_owned(),
+                        ),
+                        attempts: 1,
+                        latency: Duration::ZERO,
+                    });
+                    self.flush().await?;
+                }
+            }
             if call.actions.is_empty() {
                 self.set_claim_state(call.call_id, "done").await?;
             } else if call.deadline_at > now {
@@ -593,6 +628,7 @@ type PendingRow = (
     Option<i64>,
     Option<String>,
     Option<i64>,
+    String,
 );
 
 /// The columns of [`sql::OUTCOMES_OF_CALL`].
@@ -607,8 +643,9 @@ pub(crate) type OutcomeRow = (
     i64,
 );
 
-fn pending_call(row: PendingRow) -> (PendingCall, Option<serde_json::Value>) {
-    let (call_id, deadline_at, actions, rule_name, rule_file, rule_line, revision, started) = row;
+fn pending_call(row: PendingRow) -> (PendingCall, Option<serde_json::Value>, bool) {
+    let (call_id, deadline_at, actions, rule_name, rule_file, rule_line, revision, started, state) =
+        row;
     let actions = actions.and_then(|text| serde_json::from_str(&text).ok());
     (
         PendingCall {
@@ -624,6 +661,7 @@ fn pending_call(row: PendingRow) -> (PendingCall, Option<serde_json::Value>) {
             actions: Vec::new(),
         },
         actions,
+        state == "sending",
     )
 }
 

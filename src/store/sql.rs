@@ -63,7 +63,7 @@ pub(crate) const SQLITE_BATCH: BatchSql = BatchSql {
     count: "UPDATE call_claims SET outcome_count = outcome_count + c.n, \
            state = CASE WHEN outcome_count + c.n >= action_count THEN 'done' ELSE state END \
          FROM (SELECT value->>0 AS call_id, value->>1 AS n FROM json_each($1)) AS c \
-         WHERE call_claims.call_id = c.call_id AND call_claims.state = 'pending'",
+         WHERE call_claims.call_id = c.call_id AND call_claims.state IN ('pending', 'sending')",
 };
 
 /// PostgreSQL (`->>` gives text: cast to the column's type).
@@ -95,7 +95,7 @@ pub(crate) const POSTGRES_BATCH: BatchSql = BatchSql {
            state = CASE WHEN outcome_count + c.n >= action_count THEN 'done' ELSE state END \
          FROM (SELECT (v->>0)::bigint AS call_id, (v->>1)::bigint AS n \
                FROM json_array_elements($1::json) AS v) AS c \
-         WHERE call_claims.call_id = c.call_id AND call_claims.state = 'pending'",
+         WHERE call_claims.call_id = c.call_id AND call_claims.state IN ('pending', 'sending')",
 };
 
 pub(crate) const RELEASE_CLAIM: &str =
@@ -111,9 +111,14 @@ pub(crate) const LAST_AGENT: &str = "SELECT agent_id, agent_email FROM call_hist
      ORDER BY answered_at DESC, event_at DESC, call_id DESC LIMIT 1";
 
 pub(crate) const PENDING_CLAIMS: &str = "SELECT c.call_id, c.deadline_at, w.actions, \
-       w.rule_name, w.rule_file, w.rule_line, w.revision, w.call_started_at \
+       w.rule_name, w.rule_file, w.rule_line, w.revision, w.call_started_at, c.state \
      FROM call_claims c JOIN webhooks w ON w.call_id = c.call_id AND w.disposition = 'decided' \
-     WHERE c.state = 'pending' AND c.replica = $1 ORDER BY c.call_id";
+     WHERE c.state IN ('pending', 'sending') AND c.replica = $1 ORDER BY c.call_id";
+
+/// The transfer of this call is about to be sent: after a crash it must
+/// not be sent again.
+pub(crate) const MARK_SENDING: &str =
+    "UPDATE call_claims SET state = 'sending' WHERE call_id = $1 AND state = 'pending'";
 
 pub(crate) const OUTCOMES_OF_CALL: &str = "SELECT call_id, recorded_at, action, target, status, \
        reason, attempts, latency_us FROM action_outcomes WHERE call_id = $1 ORDER BY id";

@@ -86,6 +86,12 @@ macro_rules! write_batch {
                     .await?;
             }
             for command in batch {
+                if let Command::Sending { call_id, .. } = command {
+                    sqlx::query(sql::MARK_SENDING)
+                        .bind(*call_id)
+                        .execute(&mut *conn)
+                        .await?;
+                }
                 if let Command::Release { call_id, .. } = command {
                     sqlx::query(sql::RELEASE_CLAIM)
                         .bind(*call_id)
@@ -123,7 +129,7 @@ impl<'a> BatchRows<'a> {
             match command {
                 Command::Record { record, .. } => records.push(&**record),
                 Command::Outcome(outcome) => outcomes.push(outcome),
-                Command::Release { .. } | Command::Flush(_) => {}
+                Command::Release { .. } | Command::Sending { .. } | Command::Flush(_) => {}
             }
         }
         let mut claim_order: Vec<(usize, i64)> = records
@@ -297,6 +303,11 @@ pub(crate) enum Command {
         call_id: i64,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// Note that a call's transfer is about to be sent; answer once committed.
+    Sending {
+        call_id: i64,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
     /// Answer once everything sent before is committed.
     Flush(oneshot::Sender<()>),
 }
@@ -329,7 +340,7 @@ pub(crate) async fn run(
 ) {
     let mut batch = Vec::with_capacity(config.batch);
     while let Some(first) = receiver.recv().await {
-        let someone_waits = matches!(first, Command::Record { .. });
+        let someone_waits = matches!(first, Command::Record { .. } | Command::Sending { .. });
         batch.push(first);
         let until = Instant::now() + config.wait;
         while batch.len() < config.batch {
@@ -394,7 +405,7 @@ async fn execute(db: &Db, replica: &str, batch: &mut Vec<Command>, stats: &Write
                     Command::Outcome(_) => {
                         stats.outcomes.fetch_add(1, Ordering::Relaxed);
                     }
-                    Command::Release { reply, .. } => {
+                    Command::Release { reply, .. } | Command::Sending { reply, .. } => {
                         let _ = reply.send(Ok(()));
                     }
                     Command::Flush(reply) => {
@@ -424,7 +435,7 @@ async fn execute(db: &Db, replica: &str, batch: &mut Vec<Command>, stats: &Write
                             "action outcome not recorded"
                         );
                     }
-                    Command::Release { reply, .. } => {
+                    Command::Release { reply, .. } | Command::Sending { reply, .. } => {
                         let _ = reply.send(Err(StoreError::Write(message.clone())));
                     }
                     Command::Flush(reply) => {
