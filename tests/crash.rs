@@ -4,7 +4,7 @@
 //! or accounted for (sent, or unknown when it was being sent at the
 //! crash), never sent twice.
 
-#![expect(clippy::unwrap_used, reason = "tests")]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 #![cfg(unix)]
 
 mod serve_support;
@@ -49,12 +49,15 @@ impl Service {
         });
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
-            let line = lines
-                .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
-                .expect("the service did not say where it listens");
+            let wait = deadline.saturating_duration_since(std::time::Instant::now());
+            let Ok(line) = lines.recv_timeout(wait) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the service did not say where it listens");
+            };
             if let Some(at) = line.find("listening on http://") {
                 let rest = &line[at + "listening on http://".len()..];
-                let address = rest.split('/').next().unwrap();
+                let address = rest.split('/').next().unwrap_or_default().to_owned();
                 return Service {
                     child,
                     base: format!("http://{address}"),

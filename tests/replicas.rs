@@ -4,7 +4,7 @@
 //! call, and the log must say which replica decided and which saw a
 //! duplicate.
 
-#![expect(clippy::unwrap_used, reason = "tests")]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
 mod serve_support;
 mod store_support;

@@ -254,7 +254,6 @@ fn render_entry(out: &mut String, entry: &DecisionEntry) {
 
 #[cfg(test)]
 mod tests {
-    #![expect(clippy::unwrap_used, reason = "tests")]
     use super::*;
     use crate::store::{ContactLookupRecord, OutcomeRecord, RuleLabel};
     use chrono::TimeZone;

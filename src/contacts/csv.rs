@@ -195,7 +195,6 @@ pub fn cell_value(cell: &str) -> Value {
 
 #[cfg(test)]
 mod tests {
-    #![expect(clippy::unwrap_used, reason = "tests")]
     use super::*;
 
     #[test]
