@@ -101,6 +101,29 @@ pub fn execute(
         report.sets.push(set);
     }
 
+    // The contact sources the config names: they connect, their queries
+    // prepare, and they return the fields the rules read.
+    if let Some(Ok(config)) = args.config.as_deref().map(Config::from_file) {
+        let wanted: Vec<String> = report
+            .sets
+            .last()
+            .and_then(|set| set.compiled.as_ref())
+            .and_then(|compiled| compiled.rule_set.as_ref())
+            .map(|rules| rules.contact_fields().map(str::to_owned).collect())
+            .unwrap_or_default();
+        let contacts = crate::contacts::check_sources(&config.contacts, &wanted);
+        for problem in &contacts.errors {
+            writeln!(err, "error: {problem}")?;
+            status = status.worst(ExitStatus::Invalid);
+        }
+        for warning in &contacts.warnings {
+            writeln!(err, "warning: {warning}")?;
+            if args.deny_warnings {
+                status = status.worst(ExitStatus::Invalid);
+            }
+        }
+    }
+
     match args.format {
         Format::Human => write_human(out, &report, color)?,
         Format::Json => write_json(out, &report)?,

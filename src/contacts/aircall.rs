@@ -18,6 +18,20 @@ use tokio::time::Instant;
 
 use crate::lang::{phone, Contact, Value};
 
+/// The fields an Aircall contact gives rules.
+pub const FIELDS: [&str; 10] = [
+    "id",
+    "first_name",
+    "last_name",
+    "name",
+    "company_name",
+    "company",
+    "description",
+    "information",
+    "email",
+    "is_shared",
+];
+
 /// A contact as the search endpoint returns it; everything optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct ApiContact {

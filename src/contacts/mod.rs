@@ -477,22 +477,7 @@ impl Contacts {
                 Source::Aircall(_) => SourceReport {
                     source: named.label.to_string(),
                     error: None,
-                    fields: Some(
-                        [
-                            "id",
-                            "first_name",
-                            "last_name",
-                            "name",
-                            "company_name",
-                            "company",
-                            "description",
-                            "information",
-                            "email",
-                            "is_shared",
-                        ]
-                        .map(str::to_owned)
-                        .to_vec(),
-                    ),
+                    fields: Some(aircall::FIELDS.map(str::to_owned).to_vec()),
                 },
             };
             reports.push(report);
@@ -526,4 +511,78 @@ pub fn missing_fields<'a>(
         .filter(|field| !known.contains(field))
         .map(str::to_owned)
         .collect()
+}
+
+/// What `switchboard check --config` says about the contact sources.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourcesCheck {
+    /// Sources that cannot work (cannot connect, query does not prepare,
+    /// file unreadable).
+    pub errors: Vec<String>,
+    /// Rules read a field no working source returns.
+    pub warnings: Vec<String>,
+}
+
+/// Opens every configured source, connects SQL sources and prepares their
+/// queries, and compares the fields they return with `wanted` (the
+/// `contact.*` fields the rules read). Blocking: runs its own small
+/// runtime, for the command line.
+pub fn check_sources(config: &ContactsConfig, wanted: &[String]) -> SourcesCheck {
+    let mut check = SourcesCheck::default();
+    if config.sources.is_empty() {
+        if !wanted.is_empty() {
+            check.warnings.push(format!(
+                "the rules read contact fields ({}) but no contact source is configured: \
+                 those conditions will always be false",
+                wanted.join(", ")
+            ));
+        }
+        return check;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            check
+                .errors
+                .push(format!("cannot start the async runtime: {error}"));
+            return check;
+        }
+    };
+    runtime.block_on(async {
+        // Aircall's search needs the service's credentials and budget: it
+        // is not called here, but its fields are known.
+        let contacts = match Contacts::open(config, None) {
+            Ok(contacts) => contacts,
+            Err(error) => {
+                check.errors.push(error.to_string());
+                return;
+            }
+        };
+        let mut reports = contacts.check().await;
+        contacts.close().await;
+        if config.sources.contains(&SourceConfig::Aircall) {
+            reports.push(SourceReport {
+                source: "aircall".to_owned(),
+                error: None,
+                fields: Some(aircall::FIELDS.map(str::to_owned).to_vec()),
+            });
+        }
+        for report in &reports {
+            if let Some(error) = &report.error {
+                check
+                    .errors
+                    .push(format!("contact source {}: {error}", report.source));
+            }
+        }
+        for field in missing_fields(wanted.iter().map(String::as_str), &reports) {
+            check.warnings.push(format!(
+                "the rules read `contact.{field}`, which no contact source returns \
+                 (add it to a query, e.g. `... AS {field}`, or a CSV column)"
+            ));
+        }
+    });
+    check
 }
