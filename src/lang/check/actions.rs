@@ -33,7 +33,7 @@ impl Checker<'_> {
             TargetRef::Phone(text) => self.transfer_number(text),
             TargetRef::Name(ident) => self.named_target(ident),
             TargetRef::ContactAgent(_) => {
-                self.contact_fields.insert("agent".to_owned());
+                self.reads_contact_field("agent");
                 Some(TargetTemplate::User(UserSource::ContactAgent))
             }
             TargetRef::LastAgent(_) => {

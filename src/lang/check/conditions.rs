@@ -14,6 +14,8 @@
 //! placeholder, so one pass finds everything; a rule set with a placeholder
 //! is never built because the error count is not zero.
 
+use std::fmt;
+
 use chrono_tz::Tz;
 
 use super::super::ast::{self, CompareOp, ExprKind, HoursRef, Operand, TargetRef, ValueKind};
@@ -27,6 +29,23 @@ use super::super::suggest;
 use super::super::value::Value;
 use super::names::{Kind, Resolved};
 use super::{Checker, NumberAlias};
+
+/// A subject path for messages, written out only when a message is built
+/// (checking a valid rule allocates nothing for it).
+#[derive(Debug, Clone, Copy)]
+struct Dotted<'p>(&'p ast::Path);
+
+impl fmt::Display for Dotted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, segment) in self.0.segments.iter().enumerate() {
+            if index > 0 {
+                f.write_str(".")?;
+            }
+            f.write_str(&segment.node)?;
+        }
+        Ok(())
+    }
+}
 
 /// What a comparison's left-hand side is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,10 +75,11 @@ impl Field {
     }
 }
 
-fn describe_subject(subject: &Subject) -> &'static str {
-    match subject {
-        Subject::Number => Kind::Number.described(),
-        Subject::Field(field) => field.described(),
+/// A subject's kind in a sentence; `None` is `number`.
+fn describe_subject(field: Option<&Field>) -> &'static str {
+    match field {
+        None => Kind::Number.described(),
+        Some(field) => field.described(),
     }
 }
 
@@ -222,7 +242,7 @@ impl Checker<'_> {
                 }
             },
             TargetRef::ContactAgent(_) => {
-                self.contact_fields.insert("agent".to_owned());
+                self.reads_contact_field("agent");
                 Some(UserSource::ContactAgent)
             }
             TargetRef::LastAgent(_) => {
@@ -262,21 +282,24 @@ impl Checker<'_> {
 
     /// Resolves a subject path, reporting an unknown one.
     fn subject(&mut self, path: &ast::Path) -> Option<Subject> {
-        let segments: Vec<&str> = path.segments.iter().map(|s| s.node.as_str()).collect();
-        match segments.as_slice() {
-            ["number"] => return Some(Subject::Number),
-            ["caller"] => return Some(Subject::Field(Field::Caller)),
-            ["caller", "country"] => return Some(Subject::Field(Field::CallerCountry)),
-            ["last_agent"] => {
+        let segment = |index: usize| path.segments.get(index).map(|s| s.node.as_str());
+        match (path.segments.len(), segment(0), segment(1)) {
+            (1, Some("number"), _) => return Some(Subject::Number),
+            (1, Some("caller"), _) => return Some(Subject::Field(Field::Caller)),
+            (2, Some("caller"), Some("country")) => {
+                return Some(Subject::Field(Field::CallerCountry))
+            }
+            (1, Some("last_agent"), _) => {
                 self.uses_last_agent = true;
                 return Some(Subject::Field(Field::LastAgent));
             }
-            ["contact", field] => {
-                self.contact_fields.insert((*field).to_owned());
-                return Some(Subject::Field(Field::Contact((*field).to_owned())));
+            (2, Some("contact"), Some(field)) => {
+                self.reads_contact_field(field);
+                return Some(Subject::Field(Field::Contact(field.to_owned())));
             }
             _ => {}
         }
+        let segments: Vec<&str> = path.segments.iter().map(|s| s.node.as_str()).collect();
         let dotted = path.dotted();
         let mut diagnostic = Diagnostic::error(
             "unknown-subject",
@@ -322,7 +345,7 @@ impl Checker<'_> {
         let Some(subject) = self.subject(path) else {
             return placeholder();
         };
-        let subject_text = path.dotted();
+        let subject_text = Dotted(path);
         if !operators(&subject).contains(&op) {
             let list = operators(&subject)
                 .iter()
@@ -339,12 +362,10 @@ impl Checker<'_> {
             );
             return placeholder();
         }
-        let values: Vec<&ast::Value> = match (op, operand) {
-            (CompareOp::Exists, _) | (_, None) => Vec::new(),
-            (CompareOp::In | CompareOp::NotIn, Some(Operand::List(values, _))) => {
-                values.iter().collect()
-            }
-            (_, Some(Operand::Value(value))) => vec![value],
+        let values: &[ast::Value] = match (op, operand) {
+            (CompareOp::Exists, _) | (_, None) => &[],
+            (CompareOp::In | CompareOp::NotIn, Some(Operand::List(values, _))) => values,
+            (_, Some(Operand::Value(value))) => std::slice::from_ref(value),
             (_, Some(Operand::List(_, span))) => {
                 self.report(
                     Diagnostic::error(
@@ -362,13 +383,18 @@ impl Checker<'_> {
             }
         };
         match subject {
-            Subject::Number => self.number_test(&subject_text, op, &values),
-            Subject::Field(field) => self.field_test(field, &subject_text, op, &values),
+            Subject::Number => self.number_test(subject_text, op, values),
+            Subject::Field(field) => self.field_test(field, subject_text, op, values),
         }
     }
 
     /// `number == main`, `number in [main, "+33 ..."]`, `number exists`.
-    fn number_test(&mut self, subject: &str, op: CompareOp, values: &[&ast::Value]) -> TestKind {
+    fn number_test(
+        &mut self,
+        subject: Dotted<'_>,
+        op: CompareOp,
+        values: &[ast::Value],
+    ) -> TestKind {
         if op == CompareOp::Exists {
             return TestKind::Number {
                 any_of: Vec::new(),
@@ -392,7 +418,7 @@ impl Checker<'_> {
         }
     }
 
-    fn number_value(&mut self, subject: &str, value: &ast::Value) -> Option<NumberMatch> {
+    fn number_value(&mut self, subject: Dotted<'_>, value: &ast::Value) -> Option<NumberMatch> {
         match &value.node {
             ValueKind::Name(name) => {
                 let ident = ast::Ident::new(name.clone(), value.span);
@@ -405,7 +431,7 @@ impl Checker<'_> {
                         }
                     }
                     Some(found) => {
-                        self.mismatch(subject, &Subject::Number, value, Some(found));
+                        self.mismatch(subject, None, value, Some(found));
                         None
                     }
                     None => {
@@ -422,7 +448,7 @@ impl Checker<'_> {
                 }
             },
             ValueKind::Integer(_) | ValueKind::Bool(_) => {
-                self.mismatch(subject, &Subject::Number, value, None);
+                self.mismatch(subject, None, value, None);
                 None
             }
         }
@@ -432,9 +458,9 @@ impl Checker<'_> {
     fn field_test(
         &mut self,
         field: Field,
-        subject: &str,
+        subject: Dotted<'_>,
         op: CompareOp,
-        values: &[&ast::Value],
+        values: &[ast::Value],
     ) -> TestKind {
         let op = match op {
             CompareOp::Exists => Some(FieldOp::Exists),
@@ -472,8 +498,12 @@ impl Checker<'_> {
     }
 
     /// A value to compare a field with (`==`, `!=`, `in`, `not in`).
-    fn field_value(&mut self, field: &Field, subject: &str, value: &ast::Value) -> Option<Value> {
-        let as_subject = Subject::Field(field.clone());
+    fn field_value(
+        &mut self,
+        field: &Field,
+        subject: Dotted<'_>,
+        value: &ast::Value,
+    ) -> Option<Value> {
         match (field, &value.node) {
             (Field::Caller, ValueKind::Text(text)) => match self.normalize_phone(text) {
                 Some(e164) => Some(Value::Text(e164)),
@@ -505,7 +535,7 @@ impl Checker<'_> {
             (Field::Contact(_), ValueKind::Text(text)) => Some(Value::Text(text.clone())),
             (Field::LastAgent | Field::Contact(_), ValueKind::Integer(number)) => {
                 if matches!(field, Field::LastAgent) && *number < 0 {
-                    self.mismatch(subject, &as_subject, value, None);
+                    self.mismatch(subject, Some(field), value, None);
                     return None;
                 }
                 Some(Value::Int(*number))
@@ -513,7 +543,7 @@ impl Checker<'_> {
             (Field::Contact(_), ValueKind::Bool(flag)) => Some(Value::Bool(*flag)),
             (_, ValueKind::Name(name)) => self.named_field_value(field, subject, value, name),
             _ => {
-                self.mismatch(subject, &as_subject, value, None);
+                self.mismatch(subject, Some(field), value, None);
                 None
             }
         }
@@ -524,11 +554,10 @@ impl Checker<'_> {
     fn named_field_value(
         &mut self,
         field: &Field,
-        subject: &str,
+        subject: Dotted<'_>,
         value: &ast::Value,
         name: &str,
     ) -> Option<Value> {
-        let as_subject = Subject::Field(field.clone());
         let found = self.names.lookup(name);
         match (field, found) {
             (Field::Caller, Some(found)) if found.kind == Kind::Number => {
@@ -559,7 +588,7 @@ impl Checker<'_> {
                 })
             }
             (_, Some(found)) => {
-                self.mismatch(subject, &as_subject, value, Some(found));
+                self.mismatch(subject, Some(field), value, Some(found));
                 None
             }
             (_, None) => {
@@ -594,21 +623,18 @@ impl Checker<'_> {
     }
 
     /// The text of `starts with`.
-    fn prefix_value(&mut self, field: &Field, subject: &str, value: &ast::Value) -> Option<String> {
+    fn prefix_value(
+        &mut self,
+        field: &Field,
+        subject: Dotted<'_>,
+        value: &ast::Value,
+    ) -> Option<String> {
         let ValueKind::Text(text) = &value.node else {
             self.operand_mismatch("starts with", "quoted text", subject, value);
             return None;
         };
         match field {
             Field::Caller => {
-                let compact: String = text
-                    .chars()
-                    .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
-                    .collect();
-                let fixed = match compact.strip_prefix("00") {
-                    Some(rest) => format!("+{rest}"),
-                    None => compact.clone(),
-                };
                 let valid = |prefix: &str| {
                     prefix
                         .strip_prefix('+')
@@ -617,6 +643,15 @@ impl Checker<'_> {
                 if valid(text) {
                     return Some(text.clone());
                 }
+                // A fix when the prefix only has separators or `00` for `+`.
+                let compact: String = text
+                    .chars()
+                    .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+                    .collect();
+                let fixed = match compact.strip_prefix("00") {
+                    Some(rest) => format!("+{rest}"),
+                    None => compact,
+                };
                 let mut diagnostic = Diagnostic::error(
                     "invalid-phone-number",
                     value.span,
@@ -639,7 +674,7 @@ impl Checker<'_> {
     }
 
     /// The regex of `matches`.
-    fn pattern_value(&mut self, subject: &str, value: &ast::Value) -> Option<regex::Regex> {
+    fn pattern_value(&mut self, subject: Dotted<'_>, value: &ast::Value) -> Option<regex::Regex> {
         let ValueKind::Text(pattern) = &value.node else {
             self.operand_mismatch("matches", "a quoted regex", subject, value);
             return None;
@@ -671,25 +706,25 @@ impl Checker<'_> {
     /// "cannot compare `caller.country` (a country code) with `12` (an integer)".
     fn mismatch(
         &mut self,
-        subject_text: &str,
-        subject: &Subject,
+        subject_text: Dotted<'_>,
+        field: Option<&Field>,
         value: &ast::Value,
         found: Option<Resolved>,
     ) {
-        let help = match subject {
-            Subject::Number => {
+        let help = match field {
+            None => {
                 "compare `number` with a `number` definition or quoted digits (\"+33 1 76 36 06 95\")"
             }
-            Subject::Field(Field::Caller) => {
+            Some(Field::Caller) => {
                 "compare `caller` with a quoted phone number (\"+33 1 76 36 06 95\")"
             }
-            Subject::Field(Field::CallerCountry) => {
+            Some(Field::CallerCountry) => {
                 "compare `caller.country` with a quoted ISO 3166 code such as \"FR\""
             }
-            Subject::Field(Field::LastAgent) => {
+            Some(Field::LastAgent) => {
                 "compare `last_agent` with an agent definition, an e-mail or a user id"
             }
-            Subject::Field(Field::Contact(_)) => {
+            Some(Field::Contact(_)) => {
                 "compare a contact field with text, an integer, `true` or `false`"
             }
         };
@@ -698,7 +733,7 @@ impl Checker<'_> {
             value.span,
             format!(
                 "cannot compare `{subject_text}` ({}) with `{}` ({})",
-                describe_subject(subject),
+                describe_subject(field),
                 self.text(value.span),
                 self.value_kind(value, found)
             ),
@@ -711,7 +746,13 @@ impl Checker<'_> {
     }
 
     /// "`matches` needs a quoted regex, not `12` (an integer)".
-    fn operand_mismatch(&mut self, op: &str, wanted: &str, subject: &str, value: &ast::Value) {
+    fn operand_mismatch(
+        &mut self,
+        op: &str,
+        wanted: &str,
+        subject: Dotted<'_>,
+        value: &ast::Value,
+    ) {
         let found = match &value.node {
             ValueKind::Name(name) => self.names.lookup(name),
             _ => None,

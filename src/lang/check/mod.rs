@@ -260,6 +260,14 @@ impl<'a> Checker<'a> {
         sources.file_name(file)
     }
 
+    /// Records that the rules read `contact.FIELD` (allocating only the
+    /// first time: generated files repeat fields thousands of times).
+    fn reads_contact_field(&mut self, field: &str) {
+        if !self.contact_fields.contains(field) {
+            self.contact_fields.insert(field.to_owned());
+        }
+    }
+
     /// Normalises a phone number written in the rules to E.164 (cached).
     fn normalize_phone(&mut self, text: &str) -> Option<String> {
         if let Some(known) = self.phones.get(text) {

@@ -12,7 +12,7 @@
 //! that can decide, and it misses subtler overlaps (`number == a` after
 //! `number in [a, b]`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt::Write;
 
 use super::super::diagnostic::Diagnostic;
@@ -41,11 +41,12 @@ impl Truth {
     }
 }
 
-/// The negation of a canonical key.
-fn negate_key(key: &str) -> String {
-    match key.strip_prefix('!') {
-        Some(inner) => inner.to_owned(),
-        None => format!("!{key}"),
+/// Negates a canonical key in place (`!` in front, or taken away).
+fn negate_key(key: &mut String) {
+    if key.starts_with('!') {
+        key.remove(0);
+    } else {
+        key.insert(0, '!');
     }
 }
 
@@ -64,8 +65,9 @@ impl<'h> Analyzer<'h> {
         match cond {
             Cond::Test(test) => self.test(test),
             Cond::Not(inner) => {
-                let (key, truth) = self.analyze(inner);
-                (negate_key(&key), truth.negate())
+                let (mut key, truth) = self.analyze(inner);
+                negate_key(&mut key);
+                (key, truth.negate())
             }
             Cond::And(..) => self.junction(cond, true),
             Cond::Or(..) => self.junction(cond, false),
@@ -96,21 +98,30 @@ impl<'h> Analyzer<'h> {
         }
         keys.sort_unstable();
         keys.dedup();
-        if truth == Truth::Depends {
-            // `X and not X` is false, `X or not X` is true.
-            let set: HashSet<&str> = keys.iter().map(String::as_str).collect();
-            if keys
-                .iter()
-                .any(|key| set.contains(negate_key(key).as_str()))
-            {
-                truth = absorbing;
+        // `X and not X` is false, `X or not X` is true.
+        if truth == Truth::Depends
+            && keys.iter().any(|key| {
+                key.strip_prefix('!')
+                    .is_some_and(|plain| keys.binary_search_by(|k| k.as_str().cmp(plain)).is_ok())
+            })
+        {
+            truth = absorbing;
+        }
+        if keys.len() == 1 {
+            // `X and X` is `X`.
+            if let Some(single) = keys.pop() {
+                return (single, truth);
             }
         }
-        if let [single] = keys.as_slice() {
-            // `X and X` is `X`.
-            return (single.clone(), truth);
+        let mut key = String::with_capacity(keys.iter().map(|k| k.len() + 1).sum::<usize>() + 5);
+        key.push_str(if is_and { "and(" } else { "or(" });
+        for (index, operand) in keys.iter().enumerate() {
+            if index > 0 {
+                key.push(',');
+            }
+            key.push_str(operand);
         }
-        let key = format!("{}({})", if is_and { "and" } else { "or" }, keys.join(","));
+        key.push(')');
         (key, truth)
     }
 
@@ -184,7 +195,7 @@ impl<'h> Analyzer<'h> {
                 };
                 describe_zone(*zone, &mut key);
                 if *outside {
-                    key = negate_key(&key);
+                    negate_key(&mut key);
                     truth.negate()
                 } else {
                     truth
