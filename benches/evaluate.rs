@@ -229,11 +229,39 @@ fn bench_large(c: &mut Criterion) {
     });
     group.finish();
 
+    // The cheapest realistic shape for comparison: a routing table of
+    // lines, every rule failing on its first (integer) test.
+    let lines = line_table(10_000);
+    let line_rules = rule_set("lines.rules", &lines);
+    assert!(line_rules.evaluate(&call, &ctx).decision.rule.is_none());
+
     let mut group = c.benchmark_group("10000 rules");
     group.bench_function("evaluate no match", |b| {
         b.iter(|| rules.evaluate(black_box(&call), black_box(&ctx)));
     });
+    group.bench_function("evaluate no match, line table", |b| {
+        b.iter(|| line_rules.evaluate(black_box(&call), black_box(&ctx)));
+    });
     group.finish();
+}
+
+/// `count` rules of one shape: `when number == lineN and within hours
+/// office transfer to team tN`.
+fn line_table(count: usize) -> String {
+    let mut text = String::from(
+        "timezone \"Europe/Paris\"\nhours office = mon-fri 08:00-18:00, sat 10:00-17:00\n",
+    );
+    for i in 0..count {
+        writeln!(
+            text,
+            "number line{i} = {}\nteam t{i} = {}\n\
+             rule \"line {i}\" when number == line{i} and within hours office transfer to team t{i}",
+            100_000 + i,
+            1_000 + i
+        )
+        .unwrap();
+    }
+    text
 }
 
 criterion_group!(benches, bench_main_rules, bench_large);
