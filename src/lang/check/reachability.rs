@@ -51,12 +51,29 @@ fn negate_key(key: &mut String) {
 }
 
 /// Computes keys and truths over the lowered conditions of one rule set.
-pub(super) struct Analyzer<'h> {
-    hours: &'h [WeeklyHours],
+pub(super) struct Analyzer {
+    /// Per hours index: its key by content and what is certain about
+    /// `within` it, computed once (a named hours is tested by many rules).
+    hours: Vec<(String, Truth)>,
 }
 
-impl<'h> Analyzer<'h> {
-    pub(super) fn new(hours: &'h [WeeklyHours]) -> Self {
+impl Analyzer {
+    pub(super) fn new(hours: &[WeeklyHours]) -> Self {
+        let hours = hours
+            .iter()
+            .map(|found| {
+                let mut key = String::new();
+                describe_hours(found, &mut key);
+                let truth = if found.is_never_open() {
+                    Truth::Never
+                } else if found.is_always_open() && found.except.is_empty() {
+                    Truth::Always
+                } else {
+                    Truth::Depends
+                };
+                (key, truth)
+            })
+            .collect();
         Analyzer { hours }
     }
 
@@ -181,15 +198,9 @@ impl<'h> Analyzer<'h> {
                 outside,
             } => {
                 let truth = match self.hours.get(*hours) {
-                    Some(found) => {
-                        describe_hours(found, &mut key);
-                        if found.is_never_open() {
-                            Truth::Never
-                        } else if found.is_always_open() && found.except.is_empty() {
-                            Truth::Always
-                        } else {
-                            Truth::Depends
-                        }
+                    Some((hours_key, truth)) => {
+                        key.push_str(hours_key);
+                        *truth
                     }
                     None => Truth::Depends,
                 };
