@@ -54,6 +54,9 @@ aircall:
   api_token: load-test-token
   base_url: http://127.0.0.1:$FAKE_PORT
   rate_limit_per_minute: 100000000
+# The state store (decision log: every webhook is recorded before it is
+# acknowledged) lives in the temporary directory.
+state: state.db
 webhook_tokens: [$TOKEN]
 admin_token: $ADMIN
 # Many transfers in flight: the fake Aircall answers each in microseconds,
