@@ -1072,7 +1072,7 @@ fn unescape(raw: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    #![expect(clippy::unwrap_used, reason = "tests")]
+    #![allow(clippy::unwrap_used, clippy::panic, reason = "tests")]
     use super::*;
 
     fn parse(text: &str) -> Result<ast::File, Vec<Diagnostic>> {

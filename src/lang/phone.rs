@@ -127,6 +127,7 @@ pub fn is_strict_e164(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::expect_used, reason = "tests")]
     use super::*;
 
     #[test]
