@@ -4,14 +4,15 @@
 #![expect(clippy::unwrap_used, reason = "tests")]
 
 use std::collections::HashSet;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use switchboard::lang::call::{Caller, Direction};
-use switchboard::lang::check::CODES;
+use switchboard::lang::check::{self, CODES};
 use switchboard::lang::{
-    self, Agent, Call, CheckOptions, Compiled, Contact, Context, Diagnostic, Severity, SourceFile,
-    Sources, Value,
+    self, Agent, Call, CheckOptions, Compiled, Contact, Context, Diagnostic, FileId, Severity,
+    SourceFile, Sources, Value,
 };
 
 /// The fixed "today" of every test: DST gaps of 2026 are in range.
@@ -1053,18 +1054,26 @@ fn a_generated_ten_thousand_rule_file_checks_fast() {
             i % 10_000
         ));
     }
-    let started = Instant::now();
-    let compiled = compile(&text);
-    let elapsed = started.elapsed();
-    assert_eq!(compiled.diagnostics, []);
-    assert_eq!(compiled.rule_set.unwrap().rule_count(), 10_000);
-    // The target (< 100 ms) is for release builds. Unoptimised, the pest
-    // parser alone takes about 2 s (and tests run in parallel), so debug
-    // builds only get a bound that catches a quadratic pass.
-    let limit = if cfg!(debug_assertions) { 30_000 } else { 100 };
+    let file = SourceFile::new("generated.rules", text.as_str());
+    let ast = lang::parse::parse_file(&file, FileId(0)).unwrap();
+    let sources = Arc::new(Sources::new(vec![file]));
+    // Best of five: the machine is shared with other builds.
+    let mut fastest = Duration::MAX;
+    for _ in 0..5 {
+        let started = Instant::now();
+        let (rule_set, diagnostics) =
+            check::check(std::slice::from_ref(&ast), &sources, &options());
+        fastest = fastest.min(started.elapsed());
+        assert_eq!(diagnostics, []);
+        assert_eq!(rule_set.unwrap().rule_count(), 10_000);
+    }
+    // This times the checker alone (the budget for parse + check is 100 ms
+    // in release; the parser has its own share). Unoptimised builds only
+    // get a bound that catches a pass gone quadratic.
+    let limit = if cfg!(debug_assertions) { 5_000 } else { 40 };
     assert!(
-        elapsed.as_millis() < limit,
-        "parse + check of 10,000 rules took {elapsed:?}"
+        fastest.as_millis() < limit,
+        "checking 10,000 rules took {fastest:?}"
     );
 }
 
