@@ -203,14 +203,24 @@ async fn transfers_reach_aircall_for_user_team_and_number_targets() {
     let after = aircall.received_requests().await.unwrap().len();
     assert_eq!(after - before, 4);
 
-    let (_, metrics) = server.get("/metrics").await;
-    for line in [
+    // Outcomes are recorded after the transfers complete: wait for them.
+    let expected = [
         r#"switchboard_decisions_total{rule="to alice",action="transfer"} 1"#,
         r#"switchboard_decisions_total{rule="none",action="keep"} 1"#,
         r#"switchboard_actions_total{action="transfer",status="sent"} 4"#,
         r#"switchboard_aircall_requests_total{endpoint="transfer",status="204"} 4"#,
         r#"switchboard_aircall_request_duration_seconds_count{endpoint="transfer"} 4"#,
-    ] {
+    ];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut metrics = String::new();
+    while std::time::Instant::now() < deadline {
+        metrics = server.get("/metrics").await.1;
+        if expected.iter().all(|line| metrics.contains(line)) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for line in expected {
         assert!(metrics.contains(line), "missing {line} in\n{metrics}");
     }
     server.stop().await;
