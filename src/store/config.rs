@@ -168,7 +168,10 @@ impl Default for StoreConfig {
             prune_interval: Duration::from_secs(3600),
             history_window: Duration::from_secs(90 * 86_400),
             commit_batch: 512,
-            commit_wait: Duration::from_millis(1),
+            // Measured: with 0 the commits group naturally (records pile
+            // up while one commits) and p99 acknowledgement at 2,000/s is
+            // lower than with a fixed 1 ms wait.
+            commit_wait: Duration::ZERO,
             sync: SyncMode::default(),
             pool_size: 8,
             replica: None,

@@ -206,6 +206,9 @@ impl Store {
         let replica = config.replica_name();
         let (sender, receiver) = mpsc::channel(WRITER_QUEUE);
         let stats = Arc::new(WriterStats::default());
+        if let Db::Sqlite { read, .. } = &db {
+            spawn_checkpointer(read.clone());
+        }
         let task = tokio::spawn(writer::run(
             db.clone(),
             receiver,
@@ -665,6 +668,34 @@ fn pending_call(row: PendingRow) -> (PendingCall, Option<serde_json::Value>, boo
     )
 }
 
+/// How often the WAL is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Checkpoints the WAL from a reader connection, off the commit path:
+/// PASSIVE never waits for the writer or readers, it copies what it can.
+/// Ends when the pool is closed.
+fn spawn_checkpointer(pool: SqlitePool) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(CHECKPOINT_EVERY);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if pool.is_closed() {
+                return;
+            }
+            if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                if pool.is_closed() {
+                    return;
+                }
+                tracing::debug!(%error, "WAL checkpoint failed; retried later");
+            }
+        }
+    });
+}
+
 async fn open_sqlite(path: &Path, config: &StoreConfig, create: bool) -> Result<Db, StoreError> {
     let shown = format!("sqlite:{}", path.display());
     let open_error = |message: String| StoreError::Open {
@@ -688,11 +719,14 @@ async fn open_sqlite(path: &Path, config: &StoreConfig, create: bool) -> Result<
         .busy_timeout(Duration::from_secs(5))
         // Statements are few and repeated: keep them all prepared.
         .statement_cache_capacity(64);
+    // The writer never checkpoints itself (a checkpoint on the commit
+    // path stalls every waiting acknowledgement for tens of ms); a
+    // background task does it beside it (see `spawn_checkpointer`).
     let write = SqlitePoolOptions::new()
         .max_connections(1)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(30))
-        .connect_with(options.clone())
+        .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
         .await
         .map_err(|error| open_error(error.to_string()))?;
     let read = SqlitePoolOptions::new()
