@@ -431,3 +431,150 @@ fn dst_changes_of_2026_minute_by_minute() {
         );
     }
 }
+
+/// Large rule sets are evaluated through an index that skips rules certain
+/// to fail. It must decide exactly as trying every rule does: `explain`
+/// tries every rule, so over a grid of calls the two must agree, and the
+/// grid must reach rules of every shape (so the test cannot pass by never
+/// matching anything).
+#[test]
+fn large_rule_sets_decide_as_if_every_rule_were_tried() {
+    use switchboard::lang::call::{Caller, Direction};
+
+    const SHAPES: usize = 10;
+    const RULES: usize = 200;
+    const LINES: usize = 4;
+    let mut text = String::from(
+        "timezone \"Europe/Paris\"\n\
+         number paris = \"+33 1 76 36 06 95\"\n\
+         hours office = mon-fri 08:00-18:00\n",
+    );
+    for k in 0..LINES {
+        writeln!(text, "number line{k} = {}", 100 + k).unwrap();
+    }
+    for i in 0..RULES {
+        let k = (i / SHAPES) % LINES;
+        let condition = match i % SHAPES {
+            0 => format!("number == line{k} and within hours office and contact.tier == \"t{i}\""),
+            1 => format!("caller starts with \"+3361{k}\" and contact.tier == \"t{i}\" or contact.tier == \"u{i}\""),
+            2 => format!("caller.country in [\"US\", \"CA\"] and contact.segment == \"s{i}\""),
+            3 => format!("contact.segment in [\"s{i}\", \"x{i}\"] and not (last_agent exists)"),
+            4 => format!("caller == \"+3361234{i:04}\""),
+            5 => format!("contact.score == {i} or contact.rank in [{i}, \"r{i}\"]"),
+            6 => format!("contact.vip == {} and contact.tier == \"v{i}\"", i % 20 == 6),
+            // Unguarded on one side of `or`, so unguarded.
+            7 => format!("contact.tier == \"n{i}\" or contact.rank exists and not (contact.rank != \"r{i}\")"),
+            // Unguarded: `!=` has no guard.
+            8 => format!("contact.ratio != {k} and last_agent exists"),
+            _ => format!("(number == paris or caller starts with \"+44{k}\") and contact.tier == \"p{i}\""),
+        };
+        writeln!(
+            text,
+            "rule \"r{i}\" when {condition} transfer to \"+18002752273\""
+        )
+        .unwrap();
+    }
+    let rules = compile_rules("large.rules", &text);
+
+    let contact_values = |i: usize| -> Vec<Option<Contact>> {
+        let mut contacts = vec![None];
+        for (j, (field, value)) in [
+            ("tier", Value::Text(format!("t{i}"))),
+            ("tier", Value::Text(format!("u{i}"))),
+            ("segment", Value::Text(format!("s{i}"))),
+            ("segment", Value::Text(format!("x{i}"))),
+            ("score", Value::Int(i64::try_from(i).unwrap())),
+            ("score", Value::Float(i as f64)),
+            ("rank", Value::Text(format!("r{i}"))),
+            ("rank", Value::Float(i as f64 + 0.5)),
+            ("ratio", Value::Float(7.0)),
+            ("ratio", Value::Null),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut contact = Contact::default();
+            contact.insert(field, value);
+            if field != "tier" {
+                let tier = ["v", "n", "p", "t"][j % 4];
+                contact.insert("tier", Value::Text(format!("{tier}{i}")));
+                contact.insert("vip", Value::Bool(i % 20 == 6));
+            }
+            contacts.push(Some(contact));
+        }
+        contacts
+    };
+    let callers = |i: usize, k: usize| {
+        [
+            None,
+            Some(("+33612345678".to_owned(), "FR")),
+            Some((format!("+3361{k}000000"), "FR")),
+            Some((format!("+3361234{i:04}"), "FR")),
+            Some(("+12025550123".to_owned(), "US")),
+            Some((format!("+44{k}0000000"), "GB")),
+        ]
+    };
+    let agent = Agent {
+        id: Some(7),
+        email: None,
+    };
+    let availability = AvailabilityList::default();
+    let mut decided_by = std::collections::BTreeSet::new();
+    let mut calls = 0;
+    for i in (0..RULES)
+        .step_by(9)
+        .chain([1, 3, 4, 5, 6, 8, 11, 15, 16, 17, 26])
+    {
+        let k = (i / SHAPES) % LINES;
+        for caller in callers(i, k) {
+            for (number_id, number_e164) in [
+                (Some(100 + k as u64), None),
+                (Some(999), Some("+33176360695".to_owned())),
+                (None, None),
+            ] {
+                for contact in contact_values(i) {
+                    calls += 1;
+                    let last_agent = (calls % 2 == 0).then_some(&agent);
+                    {
+                        let call = switchboard::lang::Call {
+                            event: "call.created".into(),
+                            id: Some(1),
+                            direction: Some(Direction::Inbound),
+                            // Tuesday 3 March 2026, 10:30 in Paris.
+                            instant: Utc.with_ymd_and_hms(2026, 3, 3, 9, 30, 0).unwrap(),
+                            caller: caller.clone().map(|(e164, country)| Caller {
+                                e164,
+                                country: Some(country.to_owned()),
+                            }),
+                            number_id,
+                            number_e164: number_e164.clone(),
+                            number_zone: None,
+                        };
+                        let ctx = Context {
+                            contact: contact.as_ref(),
+                            last_agent,
+                            availability: &availability,
+                        };
+                        let fast = rules.evaluate(&call, &ctx);
+                        let full = rules.explain(&call, &ctx);
+                        assert_eq!(
+                            fast.decision, full.decision,
+                            "{call:?} {ctx:?}: the index changed the decision"
+                        );
+                        if let Some(rule) = &full.decision.rule {
+                            decided_by.insert(rule.index);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let shapes: std::collections::BTreeSet<usize> =
+        decided_by.iter().map(|index| index % SHAPES).collect();
+    assert_eq!(
+        shapes.len(),
+        SHAPES,
+        "{calls} calls reached only shapes {shapes:?}"
+    );
+    assert!(decided_by.len() > 25, "{calls} calls, {decided_by:?}");
+}

@@ -87,21 +87,26 @@ impl RuleSet {
         } else {
             Vec::new()
         };
-        for (index, rule) in self.rules.iter().enumerate() {
-            let matched = env.condition(&rule.condition, tracer);
-            if T::EVERY_RULE || matched {
-                trace.push(RuleTrace {
-                    rule: rule_ref(index, rule),
-                    matched,
-                    conditions: tracer.take(),
-                });
+        // evaluate: only the rules the index leaves possible (every other
+        // rule is certain to fail); explain: every rule, for the trace.
+        let decided = match self.index.as_ref().filter(|_| !T::EVERY_RULE) {
+            Some(index) => {
+                let mut candidates = Vec::new();
+                index.candidates(call, ctx, &mut candidates);
+                candidates.iter().find_map(|&position| {
+                    let position = position as usize;
+                    let rule = self.rules.get(position)?;
+                    env.try_rule(position, rule, tracer, &mut trace)
+                })
             }
-            if matched {
-                return Outcome {
-                    decision: env.decide(index, rule),
-                    trace,
-                };
-            }
+            None => self
+                .rules
+                .iter()
+                .enumerate()
+                .find_map(|(position, rule)| env.try_rule(position, rule, tracer, &mut trace)),
+        };
+        if let Some(decision) = decided {
+            return Outcome { decision, trace };
         }
         Outcome {
             decision: Decision {
@@ -356,6 +361,26 @@ fn source_label(source: &UserSource) -> String {
 }
 
 impl<'e> Env<'e> {
+    /// Tries one rule: its trace entry (every rule for `explain`, the
+    /// deciding one for `evaluate`), and its decision when it matches.
+    fn try_rule<T: Tracer>(
+        &mut self,
+        position: usize,
+        rule: &CompiledRule,
+        tracer: &mut T,
+        trace: &mut Vec<RuleTrace>,
+    ) -> Option<Decision> {
+        let matched = self.condition(&rule.condition, tracer);
+        if T::EVERY_RULE || matched {
+            trace.push(RuleTrace {
+                rule: rule_ref(position, rule),
+                matched,
+                conditions: tracer.take(),
+            });
+        }
+        matched.then(|| self.decide(position, rule))
+    }
+
     fn condition<T: Tracer>(&mut self, condition: &Cond, tracer: &mut T) -> bool {
         match condition {
             Cond::And(left, right) => self.condition(left, tracer) && self.condition(right, tracer),
@@ -783,6 +808,7 @@ mod tests {
         RuleSet {
             sources: Arc::new(Sources::single("t.rules", TEXT)),
             revision: "test".into(),
+            index: crate::lang::index::RuleIndex::build(&rules),
             rules,
             hours: vec![WeeklyHours::new(
                 Some("office".into()),

@@ -11,6 +11,7 @@ pub mod check;
 pub mod diagnostic;
 pub mod eval;
 pub mod format;
+mod index;
 pub mod outcome;
 pub mod parse;
 pub mod phone;

@@ -12,6 +12,7 @@ use regex::Regex;
 
 use super::ast::Ringing;
 use super::call::{TeamRef, UserRef};
+use super::index::RuleIndex;
 use super::schedule::{HolidayCalendar, WeeklyHours};
 use super::source::Sources;
 use super::span::Span;
@@ -29,6 +30,8 @@ pub struct RuleSet {
     /// transfers to the contact's agent). Empty means no lookup is needed.
     pub(crate) contact_fields: BTreeSet<String>,
     pub(crate) uses_last_agent: bool,
+    /// Which rules a call can match, for large sets (`evaluate` only).
+    pub(crate) index: Option<RuleIndex>,
 }
 
 impl RuleSet {

@@ -158,6 +158,8 @@ impl RuleSet {
             holidays: self.holidays.clone(),
             contact_fields: self.contact_fields.clone(),
             uses_last_agent: self.uses_last_agent,
+            // One rule: nothing to index.
+            index: None,
         })
     }
 }

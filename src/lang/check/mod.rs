@@ -62,6 +62,7 @@ use sha2::{Digest, Sha256};
 use super::ast;
 use super::call::{TeamRef, UserRef};
 use super::diagnostic::{self, Diagnostic, Severity};
+use super::index::RuleIndex;
 use super::phone;
 use super::rule_set::{AnnotationTemplate, CompiledRule, RuleSet};
 use super::schedule::{HolidayCalendar, WeeklyHours};
@@ -339,10 +340,12 @@ impl<'a> Checker<'a> {
         if self.error_count > 0 {
             return (None, self.diagnostics);
         }
+        let index = RuleIndex::build(&rules);
         let rule_set = RuleSet {
             sources: Arc::clone(self.sources),
             revision: revision(self.sources),
             rules,
+            index,
             hours: self.hours,
             holidays: self.holidays,
             contact_fields: self.contact_fields,
