@@ -5,6 +5,9 @@
 //! - [`aircall`]: Aircall's webhook payloads and (for `serve`) its REST API.
 //! - [`cli`]: the `switchboard` subcommands, one file each.
 
+// The parser pest derives without its `std` feature names `::alloc`.
+extern crate alloc;
+
 pub mod aircall;
 pub mod cli;
 pub mod config;

@@ -33,30 +33,78 @@ use grammar::{Rule, RulesParser};
 
 type Node<'i> = Pair<'i, Rule>;
 
+mod chunks;
+mod nesting;
+
 /// Parses one rules file.
 pub fn parse_file(file: &SourceFile, id: FileId) -> Result<ast::File, Vec<Diagnostic>> {
     let text: &str = &file.text;
-    let lower = Lower { file: id };
-    let comments = scan_comments(text, id);
-    match RulesParser::parse(Rule::file, text) {
-        Ok(mut pairs) => {
-            let items = pairs
-                .next()
-                .map(|file| {
-                    file.into_inner()
-                        .filter(|pair| pair.as_rule() != Rule::EOI)
-                        .map(|pair| lower.item(pair))
-                        .collect()
-                })
-                .unwrap_or_default();
-            Ok(ast::File {
-                id,
-                items,
-                comments,
-            })
-        }
-        Err(_) => Err(collect_syntax_errors(text, id)),
+    if let Some(position) = nesting::too_deep(text) {
+        return Err(vec![too_deep(text, id, position)]);
     }
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let parts = chunks::split(text, threads);
+    let Some(items) = parse_parts(text, id, &parts) else {
+        return Err(collect_syntax_errors(text, id));
+    };
+    Ok(ast::File {
+        id,
+        items,
+        comments: scan_comments(text, id),
+    })
+}
+
+/// The items of `text` parsed part by part, each part on its own thread
+/// when there are several, or `None` on a syntax error in any part.
+fn parse_parts(text: &str, id: FileId, parts: &[std::ops::Range<usize>]) -> Option<Vec<Item>> {
+    let parsed: Vec<Option<Vec<Item>>> = if let [only] = parts {
+        vec![parse_items(text, only.start, only.end, id)]
+    } else {
+        std::thread::scope(|scope| {
+            let threads: Vec<_> = parts
+                .iter()
+                .map(|part| scope.spawn(|| parse_items(text, part.start, part.end, id)))
+                .collect();
+            threads
+                .into_iter()
+                .map(|thread| thread.join().ok().flatten())
+                .collect()
+        })
+    };
+    let parsed: Vec<Vec<Item>> = parsed.into_iter().collect::<Option<_>>()?;
+    Some(parsed.into_iter().flatten().collect())
+}
+
+/// The items of the part of `text` from `start` to the end of its last
+/// item, or `None` on a syntax error.
+fn parse_items(text: &str, start: usize, end: usize, id: FileId) -> Option<Vec<Item>> {
+    let part = text.get(start..end)?;
+    let lower = Lower {
+        file: id,
+        offset: start,
+    };
+    let mut pairs = RulesParser::parse(Rule::file, part).ok()?;
+    let file = pairs.next()?;
+    Some(
+        file.into_inner()
+            .filter(|pair| pair.as_rule() != Rule::EOI)
+            .map(|pair| lower.item(pair))
+            .collect(),
+    )
+}
+
+/// The diagnostic for a condition nested deeper than the parser allows.
+fn too_deep(text: &str, id: FileId, position: usize) -> Diagnostic {
+    let end = found_at(text, position).map_or(position, |word| position + word.len());
+    Diagnostic::error(
+        "nesting",
+        Span::new(id, position, end),
+        format!(
+            "this condition nests more than {} levels of parentheses and `not`",
+            nesting::MAX_NESTING
+        ),
+    )
+    .with_help("split it into several rules, or name parts of it with `hours` and `holidays`")
 }
 
 /// Re-parses a file that failed, one item at a time, and returns one
@@ -318,7 +366,7 @@ fn describe(expected: Rule) -> &'static str {
         }
         Rule::ident => "a name",
         Rule::path | Rule::path_word => "a field such as `caller` or `contact.vip`",
-        Rule::string | Rule::string_inner => "a quoted text",
+        Rule::string | Rule::string_inner | Rule::string_char => "a quoted text",
         Rule::string_end => "a closing `\"`",
         Rule::integer => "a number",
         Rule::boolean => "`true` or `false`",
@@ -404,7 +452,7 @@ fn describe(expected: Rule) -> &'static str {
         | Rule::holidays_def
         | Rule::agent_def
         | Rule::team_def => "a definition",
-        Rule::WHITESPACE | Rule::COMMENT => "a space",
+        Rule::WHITESPACE | Rule::comment_text => "a space",
         // Silent rules never appear in errors; named for completeness.
         Rule::item | Rule::item_start => "an item",
         Rule::path_head => "a field such as `caller` or `contact.vip`",
@@ -422,6 +470,10 @@ fn describe(expected: Rule) -> &'static str {
 fn scan_comments(text: &str, id: FileId) -> Vec<Spanned<String>> {
     let mut comments = Vec::new();
     for (line_start, line) in line_offsets(text) {
+        // Most lines have no comment: one fast search instead of a scan.
+        if !line.contains('#') {
+            continue;
+        }
         let mut in_string = false;
         let mut escaped = false;
         for (i, c) in line.char_indices() {
@@ -460,12 +512,18 @@ fn line_offsets(text: &str) -> impl Iterator<Item = (usize, &str)> {
 /// rather than panicking (the checker then reports what it sees).
 struct Lower {
     file: FileId,
+    /// Where the parsed text starts in the file (see `chunks`).
+    offset: usize,
 }
 
 impl Lower {
     fn span(&self, pair: &Node<'_>) -> Span {
         let span = pair.as_span();
-        Span::new(self.file, span.start(), span.end())
+        Span::new(
+            self.file,
+            self.offset + span.start(),
+            self.offset + span.end(),
+        )
     }
 
     fn item(&self, pair: Node<'_>) -> Item {
@@ -1077,6 +1135,49 @@ mod tests {
 
     fn parse(text: &str) -> Result<ast::File, Vec<Diagnostic>> {
         parse_file(&SourceFile::new("test.rules", text), FileId(0))
+    }
+
+    /// A file cut in parts parses to exactly the items (spans included) of
+    /// the whole file parsed at once.
+    #[test]
+    fn parts_parse_like_the_whole_file() {
+        let mut text = String::from("timezone \"Europe/Paris\" # the default\n");
+        let mut i = 0;
+        while text.len() < 600 * 1024 {
+            text.push_str(&format!(
+                "number line{i} = {i}\nteam t{i}=\"Team {i}\"\n\
+                 # rule \"commented out\"\n\
+                 rule \"r{i}\"\nwhen number == line{i}\n  and not (caller starts with \"+3{i}\")\n\
+                 transfer to agent,\nteam t{i} ringing random\ntag \"x\"\n\
+                 hours h{i} = mon-fri 8-18,\nsat 10-12\n\
+                 when number in [line{i}] keep\n"
+            ));
+            i += 1;
+        }
+        let whole = parse_parts(&text, FileId(0), &chunks::split(&text, 1)).unwrap();
+        for threads in [2, 3, 4] {
+            let parts = chunks::split(&text, threads);
+            assert_eq!(parts.len(), threads);
+            let cut = parse_parts(&text, FileId(0), &parts).unwrap();
+            assert_eq!(cut, whole, "{threads} parts");
+        }
+    }
+
+    #[test]
+    fn conditions_nested_too_deeply_are_an_error_not_a_crash() {
+        let deep = format!(
+            "when {}always{} keep",
+            "(".repeat(100_000),
+            ")".repeat(100_000)
+        );
+        let errors = parse(&deep).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].code, "nesting");
+        assert_eq!(errors[0].span.start, 5 + 64);
+        let nots = format!("when {}always keep", "not ".repeat(100_000));
+        assert_eq!(parse(&nots).unwrap_err()[0].code, "nesting");
+        let fine = format!("when {}always{} keep", "(".repeat(64), ")".repeat(64));
+        assert!(parse(&fine).is_ok());
     }
 
     fn messages(text: &str) -> Vec<String> {
