@@ -149,6 +149,26 @@ fn unknown_transfer_target_suggests_agents_teams_and_numbers() {
 }
 
 #[test]
+fn team_before_a_name_asks_for_a_team() {
+    expect(
+        "agent alice = \"alice@example.com\"\nwhen always transfer to team alice\n",
+        "wrong-kind",
+        (2, 30),
+        "`alice` is an agent, not a team",
+        Some("remove `team` to transfer to `alice`"),
+    );
+    expect(
+        "team sales = \"Sales\"\nwhen always transfer to team slaes\n",
+        "unknown-name",
+        (2, 30),
+        "unknown team `slaes`",
+        Some("did you mean `sales`?"),
+    );
+    let compiled = compile("team sales = \"Sales\"\nwhen always transfer to team sales\n");
+    assert_eq!(compiled.error_count(), 0, "{:?}", compiled.diagnostics);
+}
+
+#[test]
 fn hours_used_as_holidays_and_back() {
     let text = "hours office = mon-fri 8-18\nholidays bank = 2026-12-25\n\
                 when within hours bank or during holidays office keep\n";

@@ -375,6 +375,8 @@ pub enum TargetRef {
     UserEmail(Spanned<String>),
     /// `team "Name"`
     TeamName(Spanned<String>),
+    /// `team sales`: a name that must be a `team` definition.
+    TeamAlias(Ident),
     /// `team 42`
     TeamId(Spanned<u64>),
 }

@@ -387,12 +387,7 @@ impl Formatter<'_> {
     /// A transfer target; `team sales` keeps its `team` when it was written
     /// (the tree says only `sales`, the text says which).
     fn target(&self, target: &Target) -> String {
-        let mut text = match &target.kind {
-            TargetRef::Name(name) if target.span.start < name.span.start => {
-                format!("team {}", name.node)
-            }
-            other => target_ref(other),
-        };
+        let mut text = target_ref(&target.kind);
         if let Some(ringing) = &target.ringing {
             text.push_str(" ringing ");
             text.push_str(ringing.node.as_str());
@@ -800,6 +795,7 @@ fn target_ref(target: &TargetRef) -> String {
         TargetRef::UserId(id) => format!("user {}", id.node),
         TargetRef::UserEmail(email) => format!("agent {}", quote(&email.node)),
         TargetRef::TeamName(name) => format!("team {}", quote(&name.node)),
+        TargetRef::TeamAlias(name) => format!("team {}", name.node),
         TargetRef::TeamId(id) => format!("team {}", id.node),
     }
 }

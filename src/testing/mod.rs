@@ -744,6 +744,13 @@ impl<'s> Preparer<'s> {
                 ))
             }
             TargetRef::Name(name) => self.named_target(&name.node, ringing)?,
+            TargetRef::TeamAlias(name) => match self.names.teams.get(&name.node) {
+                Some(team) => Target::Team {
+                    team: team.clone().into(),
+                    ringing,
+                },
+                None => return Err(format!("`{}` is not a team of the rules", name.node)),
+            },
         };
         if ringing.is_some() && !matches!(resolved, Target::Team { .. }) {
             return Err(format!("`{text}`: `ringing` goes with a team"));

@@ -32,6 +32,7 @@ impl Checker<'_> {
         let lowered = match &target.kind {
             TargetRef::Phone(text) => self.transfer_number(text),
             TargetRef::Name(ident) => self.named_target(ident),
+            TargetRef::TeamAlias(ident) => self.named_team(ident),
             TargetRef::ContactAgent(_) => {
                 self.reads_contact_field("agent");
                 Some(TargetTemplate::User(UserSource::ContactAgent))
@@ -173,6 +174,31 @@ impl Checker<'_> {
         }
     }
 
+    /// `team sales`: the name must be a team's.
+    fn named_team(&mut self, ident: &ast::Ident) -> Option<TargetTemplate> {
+        match self.names.lookup(&ident.node) {
+            Some(found) if found.kind == Kind::Team => {
+                self.teams
+                    .get(found.slot)
+                    .cloned()
+                    .map(|team| TargetTemplate::Team {
+                        team,
+                        ringing: None,
+                    })
+            }
+            Some(found) => {
+                let help = format!("remove `team` to transfer to `{}`", ident.node);
+                let transferable = matches!(found.kind, Kind::Agent | Kind::Number);
+                self.wrong_kind(ident, found, "a team", transferable.then_some(help));
+                None
+            }
+            None => {
+                self.unknown_name(ident, "team", &[Kind::Team]);
+                None
+            }
+        }
+    }
+
     /// A fix for text that is not a phone number, when one is obvious:
     /// digits that only lack their `+`.
     pub(super) fn phone_help(&mut self, text: &str) -> Option<String> {
@@ -193,7 +219,7 @@ fn target_span(target: &TargetRef) -> Span {
         TargetRef::Phone(text) | TargetRef::UserEmail(text) | TargetRef::TeamName(text) => {
             text.span
         }
-        TargetRef::Name(ident) => ident.span,
+        TargetRef::Name(ident) | TargetRef::TeamAlias(ident) => ident.span,
         TargetRef::ContactAgent(span) | TargetRef::LastAgent(span) => *span,
         TargetRef::UserId(id) | TargetRef::TeamId(id) => id.span,
     }

@@ -262,6 +262,10 @@ impl Checker<'_> {
                 self.no_availability(team.span, "a team");
                 None
             }
+            TargetRef::TeamAlias(team) => {
+                self.no_availability(team.span, "a team");
+                None
+            }
             TargetRef::TeamId(team) => {
                 self.no_availability(team.span, "a team");
                 None

@@ -1079,7 +1079,7 @@ impl Lower {
                         TargetRef::TeamId(self.integer(&v))
                     }
                     (true, Some(v)) if v.as_rule() == Rule::ident => {
-                        TargetRef::Name(self.ident(&v))
+                        TargetRef::TeamAlias(self.ident(&v))
                     }
                     (true, Some(v)) => TargetRef::TeamName(self.string(v)),
                     (_, None) => TargetRef::ContactAgent(span),
@@ -1251,7 +1251,7 @@ keep
         assert_eq!(targets.len(), 3);
         assert!(matches!(targets[0].kind, TargetRef::LastAgent(_)));
         assert!(matches!(targets[1].kind, TargetRef::ContactAgent(_)));
-        assert!(matches!(&targets[2].kind, TargetRef::Name(n) if n.node == "sales"));
+        assert!(matches!(&targets[2].kind, TargetRef::TeamAlias(n) if n.node == "sales"));
     }
 
     #[test]
