@@ -12,7 +12,9 @@ use super::span::Span;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Outcome {
     pub decision: Decision,
-    /// One entry per rule tried, in order, up to the deciding rule.
+    /// `explain`: one entry per rule tried, in order, up to the deciding
+    /// rule, each with its conditions. `evaluate`: only the deciding rule's
+    /// entry (none when no rule matched), without conditions.
     pub trace: Vec<RuleTrace>,
 }
 
