@@ -17,6 +17,11 @@ use std::ops::Range;
 /// Parts smaller than this are not worth a thread.
 const SMALLEST_PART: usize = 128 * 1024;
 
+/// Whether `text` is large enough for two parts.
+pub(super) fn worth_splitting(text: &str) -> bool {
+    text.len() >= 2 * SMALLEST_PART
+}
+
 /// Byte ranges covering `text`, in order, each starting at the beginning
 /// of the text or of an item: at most one per thread, and one when the
 /// text is small.

@@ -42,7 +42,13 @@ pub fn parse_file(file: &SourceFile, id: FileId) -> Result<ast::File, Vec<Diagno
     if let Some(position) = nesting::too_deep(text) {
         return Err(vec![too_deep(text, id, position)]);
     }
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    // Asking for the cores reads cgroup files: only worth it for a file
+    // large enough to split.
+    let threads = if chunks::worth_splitting(text) {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    } else {
+        1
+    };
     let parts = chunks::split(text, threads);
     let Some(items) = parse_parts(text, id, &parts) else {
         return Err(collect_syntax_errors(text, id));
