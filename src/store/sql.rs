@@ -110,6 +110,24 @@ pub(crate) const LAST_AGENT: &str = "SELECT agent_id, agent_email FROM call_hist
      WHERE caller = $1 AND answered_at >= $2 \
      ORDER BY answered_at DESC, event_at DESC, call_id DESC LIMIT 1";
 
+/// The newest answered call of each caller of a JSON array of E.164
+/// strings (`$1`), in the order of [`LAST_AGENT`]; the window is applied
+/// by the caller (the newest call is in the window, or none is). Callers
+/// with no history have no row.
+pub(crate) const SQLITE_NEWEST_ANSWERED: &str = "SELECT j.value AS caller, h.agent_id, \
+       h.agent_email, h.answered_at \
+     FROM json_each($1) AS j JOIN call_history AS h ON h.call_id = \
+       (SELECT c.call_id FROM call_history AS c WHERE c.caller = j.value \
+        ORDER BY c.answered_at DESC, c.event_at DESC, c.call_id DESC LIMIT 1)";
+
+/// [`SQLITE_NEWEST_ANSWERED`] for PostgreSQL.
+pub(crate) const POSTGRES_NEWEST_ANSWERED: &str = "SELECT j.caller, h.agent_id, h.agent_email, \
+       h.answered_at \
+     FROM json_array_elements_text($1::json) AS j(caller) CROSS JOIN LATERAL \
+       (SELECT c.agent_id, c.agent_email, c.answered_at FROM call_history AS c \
+        WHERE c.caller = j.caller \
+        ORDER BY c.answered_at DESC, c.event_at DESC, c.call_id DESC LIMIT 1) AS h";
+
 pub(crate) const PENDING_CLAIMS: &str = "SELECT c.call_id, c.deadline_at, w.actions, \
        w.rule_name, w.rule_file, w.rule_line, w.revision, w.call_started_at, c.state \
      FROM call_claims c JOIN webhooks w ON w.call_id = c.call_id AND w.disposition = 'decided' \
