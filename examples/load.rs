@@ -188,23 +188,95 @@ struct Tally {
     revisions: BTreeSet<String>,
 }
 
-fn body(scenario: Scenario, id: i64, now: i64, token: Option<&str>) -> String {
-    // Not the main line (id 1234) and not the support line's digits, so the
-    // time-of-day rules of rules/main.rules do not apply.
-    let caller = match scenario {
-        Scenario::NoMatch => "+33 6 12 34 56 78",
-        Scenario::Transfer => "+34 912 34 56 78",
-    };
-    let token = token.map_or(String::new(), |t| format!(",\"token\":\"{t}\""));
-    format!(
-        "{{\"resource\":\"call\",\"event\":\"call.created\",\"timestamp\":{now}{token},\
-         \"data\":{{\"id\":{id},\"direct_link\":\"https://api.aircall.io/v1/calls/{id}\",\
-         \"direction\":\"inbound\",\"status\":\"initial\",\"started_at\":{now},\"answered_at\":null,\
-         \"ended_at\":null,\"duration\":0,\"raw_digits\":\"{caller}\",\"number\":{{\"id\":4321,\
-         \"direct_link\":\"https://api.aircall.io/v1/numbers/4321\",\"name\":\"Sales FR\",\
-         \"digits\":\"+33 1 00 00 00 00\",\"country\":\"FR\",\"time_zone\":\"Europe/Paris\",\
-         \"open\":true,\"availability_status\":\"open\",\"is_ivr\":false}},\"teams\":[]}}}}"
-    )
+/// One connection's request bytes, built once and patched per request: the
+/// generator shares the two cores with the server it measures, so it must
+/// not format a whole request each time. Only the call id changes from one
+/// request to the next (written in place, twice); the template is rebuilt
+/// when the id's width or the second (`timestamp`, `started_at`) changes.
+#[derive(Debug, Default)]
+struct Template {
+    bytes: Vec<u8>,
+    /// Where the id's digits start in `bytes`.
+    id_at: [usize; 2],
+    id_width: usize,
+    now: i64,
+}
+
+impl Template {
+    fn request(&mut self, bench: &Bench, host: &str, path: &str, id: i64, now: i64) -> &[u8] {
+        let mut digits = [0_u8; 20];
+        let id_text = decimal(id, &mut digits);
+        if self.bytes.is_empty() || self.id_width != id_text.len() || self.now != now {
+            self.build(bench, host, path, id_text, now);
+        }
+        for at in self.id_at {
+            self.bytes[at..at + id_text.len()].copy_from_slice(id_text);
+        }
+        &self.bytes
+    }
+
+    fn build(&mut self, bench: &Bench, host: &str, path: &str, id: &[u8], now: i64) {
+        // Not the main line (id 1234) and not the support line's digits, so
+        // the time-of-day rules of rules/main.rules do not apply.
+        let caller = match bench.scenario {
+            Scenario::NoMatch => "+33 6 12 34 56 78",
+            Scenario::Transfer => "+34 912 34 56 78",
+        };
+        let token = bench
+            .token
+            .as_deref()
+            .map_or(String::new(), |t| format!(",\"token\":\"{t}\""));
+        let id = std::str::from_utf8(id).unwrap_or("0");
+        let head = format!(
+            "{{\"resource\":\"call\",\"event\":\"call.created\",\"timestamp\":{now}{token},\
+             \"data\":{{\"id\":"
+        );
+        let middle = "\"direct_link\":\"https://api.aircall.io/v1/calls/";
+        let tail = format!(
+            "\",\"direction\":\"inbound\",\"status\":\"initial\",\"started_at\":{now},\
+             \"answered_at\":null,\"ended_at\":null,\"duration\":0,\"raw_digits\":\"{caller}\",\
+             \"number\":{{\"id\":4321,\"direct_link\":\"https://api.aircall.io/v1/numbers/4321\",\
+             \"name\":\"Sales FR\",\"digits\":\"+33 1 00 00 00 00\",\"country\":\"FR\",\
+             \"time_zone\":\"Europe/Paris\",\"open\":true,\"availability_status\":\"open\",\
+             \"is_ivr\":false}},\"teams\":[]}}}}"
+        );
+        let length = head.len() + id.len() + 1 + middle.len() + id.len() + tail.len();
+        let mut request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+             Content-Length: {length}\r\n\r\n{head}"
+        );
+        let first = request.len();
+        request.push_str(id);
+        request.push(',');
+        request.push_str(middle);
+        let second = request.len();
+        request.push_str(id);
+        request.push_str(&tail);
+        self.bytes = request.into_bytes();
+        self.id_at = [first, second];
+        self.id_width = id.len();
+        self.now = now;
+    }
+}
+
+/// `value` in decimal, in `buffer`, without allocating.
+fn decimal(value: i64, buffer: &mut [u8; 20]) -> &[u8] {
+    let negative = value < 0;
+    let mut rest = value.unsigned_abs();
+    let mut at = buffer.len();
+    loop {
+        at -= 1;
+        buffer[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if negative {
+        at -= 1;
+        buffer[at] = b'-';
+    }
+    &buffer[at..]
 }
 
 async fn run_bench(bench: Bench) -> Result<(), Box<dyn std::error::Error>> {
@@ -282,6 +354,7 @@ async fn connection_loop(
     let mut tally = Tally::default();
     let mut stream = None;
     let mut buffer = vec![0_u8; 64 * 1024];
+    let mut template = Template::default();
     let mut due = first_due;
     let mut previous_finished = first_due;
     tokio::time::sleep_until(first_due.into()).await;
@@ -309,12 +382,7 @@ async fn connection_loop(
         }
         let id = bench.first_id + next_id.fetch_add(1, Ordering::Relaxed) as i64;
         let now = chrono::Utc::now().timestamp();
-        let payload = body(bench.scenario, id, now, bench.token.as_deref());
-        let request = format!(
-            "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\n\r\n{payload}",
-            payload.len()
-        );
+        let request = template.request(bench, host, path, id, now);
         let Some(connection) = stream.as_mut() else {
             continue;
         };
@@ -324,7 +392,7 @@ async fn connection_loop(
         // millisecond granularity is not charged to the server.
         let sent = Instant::now();
         let start = if previous_finished > due { due } else { sent };
-        let result = exchange(connection, request.as_bytes(), &mut buffer).await;
+        let result = exchange(connection, request, &mut buffer).await;
         let finished = Instant::now();
         previous_finished = finished;
         match result {

@@ -32,8 +32,10 @@ ADMIN=load-admin-token
 if [ -z "${SKIP_BUILD:-}" ]; then
     cargo build --release --quiet --bin switchboard --example load
 fi
-BIN=target/release/switchboard
-LOAD=target/release/examples/load
+# Cargo puts the binaries under CARGO_TARGET_DIR when it is set.
+TARGET=${CARGO_TARGET_DIR:-target}
+BIN=$TARGET/release/switchboard
+LOAD=$TARGET/release/examples/load
 
 WORK=$(mktemp -d)
 PIDS=()

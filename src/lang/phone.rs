@@ -23,6 +23,17 @@ pub struct Normalized {
 /// `FR`) when one is given. Returns `None` for `anonymous`, for text that is
 /// not a phone number, and for numbers that no numbering plan allows.
 pub fn normalize(raw: &str, default_region: Option<&str>) -> Option<Normalized> {
+    // Webhooks bring a number in international format on every call:
+    // answer those without libphonenumber when its answer is certain
+    // (about 10 µs saved per number; the test below holds the two equal).
+    if let Some(normalized) = international_normalized(raw) {
+        return Some(normalized);
+    }
+    normalize_with_metadata(raw, default_region)
+}
+
+/// [`normalize`] by libphonenumber alone.
+fn normalize_with_metadata(raw: &str, default_region: Option<&str>) -> Option<Normalized> {
     let trimmed = raw.trim();
     if trimmed.is_empty() || trimmed.eq_ignore_ascii_case("anonymous") {
         return None;
@@ -74,6 +85,33 @@ pub fn to_e164(raw: &str, default_region: Option<&str>) -> Option<String> {
         return Some(e164);
     }
     normalize(raw, default_region).map(|n| n.e164)
+}
+
+/// The fast path of [`normalize`]: an international number (see
+/// [`international_e164`]) whose country code belongs to one region only,
+/// which is then the number's region whatever its digits (libphonenumber
+/// looks at the digits only to tell apart the regions sharing a code, such
+/// as the US and Canada under `+1`).
+fn international_normalized(raw: &str) -> Option<Normalized> {
+    let e164 = international_e164(raw)?;
+    let digits = e164.get(1..)?;
+    let region = (1..=3).find_map(|len| {
+        let code = digits.get(..len)?.parse::<u16>().ok()?;
+        let at = SINGLE_REGION
+            .binary_search_by_key(&code, |&(code, _, _)| code)
+            .ok()?;
+        let (_, region, prefix) = SINGLE_REGION[at];
+        let national = digits.get(len..)?;
+        // libphonenumber would strip a national prefix (or leading zeros)
+        // written after the country code: leave those numbers to it.
+        let stripped =
+            national.starts_with('0') || (!prefix.is_empty() && national.starts_with(prefix));
+        (!stripped).then_some(region)
+    })?;
+    Some(Normalized {
+        e164,
+        country: (!region.is_empty()).then(|| region.to_owned()),
+    })
 }
 
 /// The fast path of [`to_e164`]: `+` or `00`, then digits and separators.
@@ -175,6 +213,49 @@ mod tests {
         }
         assert!(COUNTRY_CODES.contains(&33) && COUNTRY_CODES.contains(&1));
         assert!(!COUNTRY_CODES.contains(&999));
+    }
+
+    #[test]
+    fn the_fast_region_agrees_with_libphonenumber() {
+        // Every country code, with national parts of several shapes
+        // (mobile-like, geographic-like, a leading trunk zero, short, long).
+        let nationals = [
+            "612345678",
+            "212345678",
+            "0612345678",
+            "06 1234 5678",
+            "20 7946 0958",
+            "8001234567",
+            "4567",
+            "123456789012",
+            "9",
+        ];
+        let mut fast = 0;
+        for &code in COUNTRY_CODES {
+            for national in nationals {
+                for raw in [
+                    format!("+{code} {national}"),
+                    format!("00{code}-{national}"),
+                ] {
+                    let expected = normalize_with_metadata(&raw, None);
+                    assert_eq!(normalize(&raw, None), expected, "{raw}");
+                    fast += usize::from(international_normalized(&raw).is_some());
+                }
+            }
+        }
+        // The fast path does answer most of them.
+        assert!(fast > COUNTRY_CODES.len() * 8, "{fast}");
+        for raw in ["+33 6 12 34 56 78", "+34 912 34 56 78", "+44 330 818 6690"] {
+            assert_eq!(
+                normalize(raw, None),
+                normalize_with_metadata(raw, None),
+                "{raw}"
+            );
+        }
+        assert!(international_normalized("+33 6 12 34 56 78").is_some());
+        // Shared codes are left to libphonenumber.
+        assert!(international_normalized("+1 800 123 4567").is_none());
+        assert!(international_normalized("+44 330 818 6690").is_none());
     }
 
     #[test]

@@ -24,6 +24,7 @@
 pub mod config;
 pub mod dispatch;
 pub mod history;
+mod lookup;
 pub mod query;
 pub mod record;
 mod sql;
@@ -167,6 +168,9 @@ struct Inner {
     replica: String,
     config: StoreConfig,
     writer: Option<mpsc::Sender<Command>>,
+    /// Batched `last_agent` reads (absent on a read-only store, which
+    /// reads one by one).
+    lookups: Option<mpsc::Sender<lookup::Lookup>>,
     stats: Arc<WriterStats>,
     writer_task: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
@@ -219,6 +223,9 @@ impl Store {
             },
             Arc::clone(&stats),
         ));
+        // Ends when the store is dropped (its sender with it).
+        let (lookups, lookup_receiver) = mpsc::channel(WRITER_QUEUE);
+        tokio::spawn(lookup::run(db.clone(), lookup_receiver));
         Ok(Store {
             inner: Arc::new(Inner {
                 db,
@@ -226,6 +233,7 @@ impl Store {
                 replica,
                 config: config.clone(),
                 writer: Some(sender),
+                lookups: Some(lookups),
                 stats,
                 writer_task: std::sync::Mutex::new(Some(task)),
             }),
@@ -256,6 +264,7 @@ impl Store {
                 replica: config.replica_name(),
                 config,
                 writer: None,
+                lookups: None,
                 stats: Arc::new(WriterStats::default()),
                 writer_task: std::sync::Mutex::new(None),
             }),
@@ -362,6 +371,19 @@ impl Store {
         let since = now
             .checked_sub_signed(window)
             .unwrap_or(DateTime::UNIX_EPOCH);
+        if let Some(lookups) = &self.inner.lookups {
+            // Shares one query with the lookups waiting beside it.
+            let (reply, answer) = oneshot::channel();
+            lookups
+                .send(lookup::Lookup {
+                    caller: caller.to_owned(),
+                    since_ms: to_millis(since),
+                    reply,
+                })
+                .await
+                .map_err(|_| StoreError::Closed)?;
+            return answer.await.map_err(|_| StoreError::Closed)?;
+        }
         let row: Option<(Option<i64>, Option<String>)> = with_read_pool!(&self.inner.db, |pool| {
             sqlx::query_as(sql::LAST_AGENT)
                 .bind(caller)

@@ -20,6 +20,8 @@ pub(crate) struct BatchSql {
     pub(crate) outcomes: &'static str,
     /// `[call_id, n]`: n more outcomes for the call's claim.
     pub(crate) count: &'static str,
+    /// `[call_id, ...]`: these calls' transfers are about to be sent.
+    pub(crate) sending: &'static str,
 }
 
 /// A later event about the same call replaces the agent; an older event
@@ -60,10 +62,16 @@ pub(crate) const SQLITE_BATCH: BatchSql = BatchSql {
          (call_id, recorded_at, action, target, status, reason, attempts, latency_us, replica) \
          SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, \
            value->>7, $2 FROM json_each($1)",
+    // `+state`: without the unary plus SQLite walks the `state` index,
+    // i.e. every unfinished claim, for each row of the batch (a batch
+    // cost that grows with the backlog); with it, one primary-key seek
+    // per row of the batch.
     count: "UPDATE call_claims SET outcome_count = outcome_count + c.n, \
            state = CASE WHEN outcome_count + c.n >= action_count THEN 'done' ELSE state END \
          FROM (SELECT value->>0 AS call_id, value->>1 AS n FROM json_each($1)) AS c \
-         WHERE call_claims.call_id = c.call_id AND call_claims.state IN ('pending', 'sending')",
+         WHERE call_claims.call_id = c.call_id AND +call_claims.state IN ('pending', 'sending')",
+    sending: "UPDATE call_claims SET state = 'sending' \
+         WHERE call_id IN (SELECT value FROM json_each($1)) AND +state = 'pending'",
 };
 
 /// PostgreSQL (`->>` gives text: cast to the column's type).
@@ -96,6 +104,9 @@ pub(crate) const POSTGRES_BATCH: BatchSql = BatchSql {
          FROM (SELECT (v->>0)::bigint AS call_id, (v->>1)::bigint AS n \
                FROM json_array_elements($1::json) AS v) AS c \
          WHERE call_claims.call_id = c.call_id AND call_claims.state IN ('pending', 'sending')",
+    sending: "UPDATE call_claims SET state = 'sending' \
+         WHERE call_id IN (SELECT v::bigint FROM json_array_elements_text($1::json) AS v) \
+           AND state = 'pending'",
 };
 
 pub(crate) const RELEASE_CLAIM: &str =
@@ -110,15 +121,28 @@ pub(crate) const LAST_AGENT: &str = "SELECT agent_id, agent_email FROM call_hist
      WHERE caller = $1 AND answered_at >= $2 \
      ORDER BY answered_at DESC, event_at DESC, call_id DESC LIMIT 1";
 
+/// The newest answered call of each caller of a JSON array of E.164
+/// strings (`$1`), in the order of [`LAST_AGENT`]; the window is applied
+/// by the caller (the newest call is in the window, or none is). Callers
+/// with no history have no row.
+pub(crate) const SQLITE_NEWEST_ANSWERED: &str = "SELECT j.value AS caller, h.agent_id, \
+       h.agent_email, h.answered_at \
+     FROM json_each($1) AS j JOIN call_history AS h ON h.call_id = \
+       (SELECT c.call_id FROM call_history AS c WHERE c.caller = j.value \
+        ORDER BY c.answered_at DESC, c.event_at DESC, c.call_id DESC LIMIT 1)";
+
+/// [`SQLITE_NEWEST_ANSWERED`] for PostgreSQL.
+pub(crate) const POSTGRES_NEWEST_ANSWERED: &str = "SELECT j.caller, h.agent_id, h.agent_email, \
+       h.answered_at \
+     FROM json_array_elements_text($1::json) AS j(caller) CROSS JOIN LATERAL \
+       (SELECT c.agent_id, c.agent_email, c.answered_at FROM call_history AS c \
+        WHERE c.caller = j.caller \
+        ORDER BY c.answered_at DESC, c.event_at DESC, c.call_id DESC LIMIT 1) AS h";
+
 pub(crate) const PENDING_CLAIMS: &str = "SELECT c.call_id, c.deadline_at, w.actions, \
        w.rule_name, w.rule_file, w.rule_line, w.revision, w.call_started_at, c.state \
      FROM call_claims c JOIN webhooks w ON w.call_id = c.call_id AND w.disposition = 'decided' \
      WHERE c.state IN ('pending', 'sending') AND c.replica = $1 ORDER BY c.call_id";
-
-/// The transfer of this call is about to be sent: after a crash it must
-/// not be sent again.
-pub(crate) const MARK_SENDING: &str =
-    "UPDATE call_claims SET state = 'sending' WHERE call_id = $1 AND state = 'pending'";
 
 pub(crate) const OUTCOMES_OF_CALL: &str = "SELECT call_id, recorded_at, action, target, status, \
        reason, attempts, latency_us FROM action_outcomes WHERE call_id = $1 ORDER BY id";

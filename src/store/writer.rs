@@ -85,13 +85,15 @@ macro_rules! write_batch {
                     .execute(&mut *conn)
                     .await?;
             }
+            // The transfers about to be sent, after a crash never sent
+            // again: one statement for the batch.
+            if let Some(sending) = rows.sending_json() {
+                sqlx::query(statements.sending)
+                    .bind(sending)
+                    .execute(&mut *conn)
+                    .await?;
+            }
             for command in batch {
-                if let Command::Sending { call_id, .. } = command {
-                    sqlx::query(sql::MARK_SENDING)
-                        .bind(*call_id)
-                        .execute(&mut *conn)
-                        .await?;
-                }
                 if let Command::Release { call_id, .. } = command {
                     sqlx::query(sql::RELEASE_CLAIM)
                         .bind(*call_id)
@@ -119,19 +121,24 @@ struct BatchRows<'a> {
     /// call-id order: the same lock order on every replica.
     claim_order: Vec<(usize, i64)>,
     outcomes: Vec<&'a OutcomeRecord>,
+    /// Calls whose transfer is about to be sent, in call-id order.
+    sending: Vec<i64>,
 }
 
 impl<'a> BatchRows<'a> {
     fn new(batch: &'a [Command]) -> BatchRows<'a> {
         let mut records = Vec::new();
         let mut outcomes = Vec::new();
+        let mut sending = Vec::new();
         for command in batch {
             match command {
                 Command::Record { record, .. } => records.push(&**record),
                 Command::Outcome(outcome) => outcomes.push(outcome),
-                Command::Release { .. } | Command::Sending { .. } | Command::Flush(_) => {}
+                Command::Sending { call_id, .. } => sending.push(*call_id),
+                Command::Release { .. } | Command::Flush(_) => {}
             }
         }
+        sending.sort_unstable();
         let mut claim_order: Vec<(usize, i64)> = records
             .iter()
             .enumerate()
@@ -145,6 +152,7 @@ impl<'a> BatchRows<'a> {
             records,
             claim_order,
             outcomes,
+            sending,
         }
     }
 
@@ -257,6 +265,10 @@ impl<'a> BatchRows<'a> {
             })
             .collect();
         json(&rows)
+    }
+
+    fn sending_json(&self) -> Option<String> {
+        (!self.sending.is_empty()).then(|| json(&self.sending))
     }
 
     /// Outcomes per call, counted against their claims; a "duplicate"
