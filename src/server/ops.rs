@@ -13,6 +13,7 @@ use crate::aircall::directory::DirectoryStatus;
 use crate::config::Mode;
 use crate::metrics::{CountsSnapshot, CONTENT_TYPE};
 use crate::reload::ReloadRecord;
+use crate::store::StoreStats;
 
 /// Alive: the process answers.
 pub(super) async fn healthz() -> &'static str {
@@ -69,6 +70,8 @@ struct Status {
     presence: PresenceStatus,
     webhook_auth: &'static str,
     counts: CountsSnapshot,
+    /// The decision log's group commits (batch sizes, commit times).
+    store: StoreStats,
 }
 
 #[derive(Debug, Serialize)]
@@ -134,6 +137,7 @@ pub(super) async fn status(State(state): State<AppState>) -> Response {
             "token"
         },
         counts: state.metrics().counts().snapshot(),
+        store: state.store().stats(),
     };
     Json(status).into_response()
 }

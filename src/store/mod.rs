@@ -744,15 +744,21 @@ async fn open_sqlite(path: &Path, config: &StoreConfig, create: bool) -> Result<
     // The writer never checkpoints itself (a checkpoint on the commit
     // path stalls every waiting acknowledgement for tens of ms); a
     // background task does it beside it (see `spawn_checkpointer`).
+    // No ping before each acquire (sqlx's default): a connection to a
+    // local file does not go stale like a network one, and the ping is
+    // one more round trip to the connection's thread per group commit
+    // and per batch of lookups.
     let write = SqlitePoolOptions::new()
         .max_connections(1)
         .min_connections(1)
+        .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(30))
         .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
         .await
         .map_err(|error| open_error(error.to_string()))?;
     let read = SqlitePoolOptions::new()
         .max_connections(config.pool_size.max(1))
+        .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(options.read_only(!create))
         .await
