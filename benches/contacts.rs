@@ -16,11 +16,7 @@
 //!
 //! `CONTACTS` (default 1,000,000) and `LOOKUPS` (default 20,000) change the
 //! sizes.
-#![expect(
-    clippy::unwrap_used,
-    clippy::panic,
-    reason = "benchmark set-up"
-)]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "benchmark set-up")]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
