@@ -58,7 +58,7 @@ fn main() {
             "sqlite: {contacts} contacts written in {:.1} s",
             started.elapsed().as_secs_f64()
         );
-        measure("sqlite", &url, "$1", contacts, lookups).await;
+        measure("sqlite", &url, "customers", contacts, lookups).await;
 
         if let Ok(server) = std::env::var("SWITCHBOARD_TEST_POSTGRES") {
             let table = format!("bench_contacts_{}", std::process::id());
@@ -68,7 +68,7 @@ fn main() {
                 "postgres: {contacts} contacts written in {:.1} s",
                 started.elapsed().as_secs_f64()
             );
-            measure_table("postgres", &server, &table, contacts, lookups).await;
+            measure("postgres", &server, &table, contacts, lookups).await;
             let pool = sqlx::PgPool::connect(&server).await.unwrap();
             sqlx::query(&format!("DROP TABLE {table}"))
                 .execute(&pool)
@@ -139,25 +139,15 @@ async fn fill_postgres(server: &str, table: &str, contacts: u64) {
     pool.close().await;
 }
 
-async fn measure(engine: &str, url: &str, parameter: &str, contacts: u64, lookups: u64) {
-    let query = format!(
-        "SELECT name, account_manager AS agent, vip, language FROM customers WHERE phone = {parameter}"
-    );
-    run(engine, url, &query, contacts, lookups).await;
-}
-
-async fn measure_table(engine: &str, url: &str, table: &str, contacts: u64, lookups: u64) {
-    let query = format!(
-        "SELECT name, account_manager AS agent, vip, language FROM {table} WHERE phone = $1"
-    );
-    run(engine, url, &query, contacts, lookups).await;
-}
-
-async fn run(engine: &str, url: &str, query: &str, contacts: u64, lookups: u64) {
+/// Looks up callers in `table` of the database at `url`, and prints the
+/// latencies.
+async fn measure(engine: &str, url: &str, table: &str, contacts: u64, lookups: u64) {
     let config = ContactsConfig {
         sources: vec![SourceConfig::Sql(SqlSourceConfig {
             url: url.to_owned(),
-            query: query.to_owned(),
+            query: format!(
+                "SELECT name, account_manager AS agent, vip, language FROM {table} WHERE phone = $1"
+            ),
             name: None,
             pool_size: 4,
         })],
