@@ -272,7 +272,7 @@ struct Env<'e> {
 
 /// A value a field test saw.
 #[derive(Clone, Copy)]
-enum Seen<'a> {
+pub(super) enum Seen<'a> {
     Text(&'a str),
     Value(&'a Value),
     Agent(&'a Agent),
@@ -319,6 +319,32 @@ impl fmt::Display for Seen<'_> {
                 (None, None) => f.write_str("unknown"),
             },
         }
+    }
+}
+
+/// What a field test sees of `call` and `ctx` (`None`: the fact is
+/// missing). The rule index reads fields through this too, so that it
+/// never disagrees with the evaluator about what a call has.
+pub(super) fn field_value<'a>(
+    field: &Field,
+    call: &'a Call,
+    ctx: &Context<'a>,
+) -> Option<Seen<'a>> {
+    match field {
+        Field::Caller => call.caller.as_ref().map(|caller| Seen::Text(&caller.e164)),
+        Field::CallerCountry => call
+            .caller
+            .as_ref()
+            .and_then(|caller| caller.country.as_deref())
+            .map(Seen::Text),
+        Field::Contact(name) => ctx
+            .contact
+            .and_then(|contact| contact.get(name))
+            .map(Seen::Value),
+        Field::LastAgent => ctx
+            .last_agent
+            .filter(|agent| agent.id.is_some() || agent.email.is_some())
+            .map(Seen::Agent),
     }
 }
 
@@ -402,7 +428,7 @@ impl<'e> Env<'e> {
                 result
             }
             TestKind::Field { field, op } => {
-                let seen = self.field(field);
+                let seen = field_value(field, self.call, self.ctx);
                 let result = seen.is_some_and(|seen| compare(seen, op));
                 tracer.record(test, result, || self.describe_field(field, seen));
                 result
@@ -517,32 +543,6 @@ impl<'e> Env<'e> {
             (Some(id), None) => format!("number is {id}"),
             (None, Some(e164)) => format!("number is {e164}"),
             (None, None) => "the call has no number".to_owned(),
-        }
-    }
-
-    fn field(&self, field: &Field) -> Option<Seen<'e>> {
-        match field {
-            Field::Caller => self
-                .call
-                .caller
-                .as_ref()
-                .map(|caller| Seen::Text(&caller.e164)),
-            Field::CallerCountry => self
-                .call
-                .caller
-                .as_ref()
-                .and_then(|caller| caller.country.as_deref())
-                .map(Seen::Text),
-            Field::Contact(name) => self
-                .ctx
-                .contact
-                .and_then(|contact| contact.get(name))
-                .map(Seen::Value),
-            Field::LastAgent => self
-                .ctx
-                .last_agent
-                .filter(|agent| agent.id.is_some() || agent.email.is_some())
-                .map(Seen::Agent),
         }
     }
 

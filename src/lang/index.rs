@@ -20,6 +20,7 @@
 use std::collections::HashMap;
 
 use super::call::{Call, Context};
+use super::eval::{self, Seen};
 use super::rule_set::{CompiledRule, Cond, Field, FieldOp, NumberMatch, TestKind};
 use super::value::Value;
 
@@ -144,8 +145,8 @@ impl RuleIndex {
         &mut self.fields[at]
     }
 
-    /// A rule guarded twice by facts one call can have together (`caller
-    /// in ["+1", "+1"]`) is listed once per fact list.
+    /// A rule whose guard names the same fact twice (`caller in ["+1",
+    /// "+1"]`) was pushed twice in a row onto that fact's list.
     fn dedup(&mut self) {
         let lists = self
             .number_ids
@@ -192,11 +193,11 @@ impl RuleIndex {
             add(list);
         }
         for field in &self.fields {
-            let Some(value) = field_value(&field.field, call, ctx) else {
+            let Some(key) = field_key(&field.field, call, ctx) else {
                 continue;
             };
-            match value {
-                Seen::Text(text) => {
+            match key {
+                Key::Text(text) => {
                     if let Some(list) = field.texts.get(text) {
                         add(list);
                     }
@@ -206,13 +207,13 @@ impl RuleIndex {
                         }
                     }
                 }
-                Seen::Int(int) => {
+                Key::Int(int) => {
                     if let Some(list) = field.ints.get(&int) {
                         add(list);
                     }
                 }
-                Seen::Bool(flag) => add(&field.bools[usize::from(flag)]),
-                Seen::Other => {}
+                Key::Bool(flag) => add(&field.bools[usize::from(flag)]),
+                Key::Other => {}
             }
         }
         // Each list is ascending; several need merging into rule order.
@@ -224,35 +225,25 @@ impl RuleIndex {
 }
 
 /// A field's value as the index compares it.
-enum Seen<'a> {
+enum Key<'a> {
     Text(&'a str),
     Int(i64),
     Bool(bool),
-    /// A value no indexed literal can equal (null, a fractional number).
+    /// A value no indexed literal can equal (null, a fractional number,
+    /// the last agent, whose tests are never guarded).
     Other,
 }
 
-fn field_value<'a>(field: &Field, call: &'a Call, ctx: &Context<'a>) -> Option<Seen<'a>> {
-    match field {
-        Field::Caller => call.caller.as_ref().map(|caller| Seen::Text(&caller.e164)),
-        Field::CallerCountry => call
-            .caller
-            .as_ref()
-            .and_then(|caller| caller.country.as_deref())
-            .map(Seen::Text),
-        Field::Contact(name) => ctx
-            .contact
-            .and_then(|contact| contact.get(name))
-            .map(|value| match *value {
-                Value::Text(ref text) => Seen::Text(text),
-                Value::Int(int) => Seen::Int(int),
-                Value::Bool(flag) => Seen::Bool(flag),
-                Value::Float(float) => float_as_int(float).map_or(Seen::Other, Seen::Int),
-                Value::Null => Seen::Other,
-            }),
-        // Never guarded (see `guard`).
-        Field::LastAgent => None,
-    }
+/// The key of `field` in the call, read as the evaluator reads it.
+fn field_key<'a>(field: &Field, call: &'a Call, ctx: &Context<'a>) -> Option<Key<'a>> {
+    Some(match eval::field_value(field, call, ctx)? {
+        Seen::Text(text) => Key::Text(text),
+        Seen::Value(Value::Text(text)) => Key::Text(text),
+        Seen::Value(&Value::Int(int)) => Key::Int(int),
+        Seen::Value(&Value::Bool(flag)) => Key::Bool(flag),
+        Seen::Value(&Value::Float(float)) => float_as_int(float).map_or(Key::Other, Key::Int),
+        Seen::Value(Value::Null) | Seen::Agent(_) => Key::Other,
+    })
 }
 
 /// The integer an `f64` holds exactly, within the indexed range.

@@ -130,14 +130,7 @@ impl Checker<'_> {
                 .get(found.slot)
                 .cloned()
                 .map(|user| TargetTemplate::User(UserSource::Fixed(user))),
-            Kind::Team => self
-                .teams
-                .get(found.slot)
-                .cloned()
-                .map(|team| TargetTemplate::Team {
-                    team,
-                    ringing: None,
-                }),
+            Kind::Team => self.team_target(found.slot),
             Kind::Number => match self.numbers.get(found.slot)? {
                 NumberAlias::E164(e164) => Some(TargetTemplate::Number(e164.clone())),
                 NumberAlias::Invalid => None,
@@ -174,18 +167,22 @@ impl Checker<'_> {
         }
     }
 
+    /// The team defined at `slot`, as a transfer target (its `ringing` is
+    /// added by `lower_target`).
+    fn team_target(&self, slot: usize) -> Option<TargetTemplate> {
+        self.teams
+            .get(slot)
+            .cloned()
+            .map(|team| TargetTemplate::Team {
+                team,
+                ringing: None,
+            })
+    }
+
     /// `team sales`: the name must be a team's.
     fn named_team(&mut self, ident: &ast::Ident) -> Option<TargetTemplate> {
         match self.names.lookup(&ident.node) {
-            Some(found) if found.kind == Kind::Team => {
-                self.teams
-                    .get(found.slot)
-                    .cloned()
-                    .map(|team| TargetTemplate::Team {
-                        team,
-                        ringing: None,
-                    })
-            }
+            Some(found) if found.kind == Kind::Team => self.team_target(found.slot),
             Some(found) => {
                 let help = format!("remove `team` to transfer to `{}`", ident.node);
                 let transferable = matches!(found.kind, Kind::Agent | Kind::Number);

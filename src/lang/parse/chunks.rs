@@ -31,7 +31,8 @@ pub(super) fn split(text: &str, threads: usize) -> Vec<Range<usize>> {
     let mut start = 0;
     for part in 1..parts {
         let target = text.len() / parts * part;
-        let Some(cut) = next_item_line(text, target.max(start)) else {
+        let Some(cut) = super::next_line_where(text, target.max(start), starts_item_for_sure)
+        else {
             break;
         };
         if cut > start {
@@ -41,21 +42,6 @@ pub(super) fn split(text: &str, threads: usize) -> Vec<Range<usize>> {
     }
     ranges.push(start..text.len());
     ranges
-}
-
-/// The offset of the first line at or after `from` that surely starts an
-/// item.
-fn next_item_line(text: &str, from: usize) -> Option<usize> {
-    let mut line_start = text.get(from..)?.find('\n').map(|at| from + at + 1)?;
-    while line_start < text.len() {
-        let rest = text.get(line_start..)?;
-        let line = rest.split('\n').next().unwrap_or(rest);
-        if starts_item_for_sure(line) {
-            return Some(line_start);
-        }
-        line_start += line.len() + 1;
-    }
-    None
 }
 
 /// `rule "x"`, `timezone "Zone"`, `hours office = ...`: a line that can

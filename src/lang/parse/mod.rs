@@ -40,7 +40,7 @@ mod nesting;
 pub fn parse_file(file: &SourceFile, id: FileId) -> Result<ast::File, Vec<Diagnostic>> {
     let text: &str = &file.text;
     if let Some(position) = nesting::too_deep(text) {
-        return Err(vec![too_deep(text, id, position)]);
+        return Err(vec![nesting_error(text, id, position)]);
     }
     // Asking for the cores reads cgroup files: only worth it for a file
     // large enough to split.
@@ -100,7 +100,7 @@ fn parse_items(text: &str, start: usize, end: usize, id: FileId) -> Option<Vec<I
 }
 
 /// The diagnostic for a condition nested deeper than the parser allows.
-fn too_deep(text: &str, id: FileId, position: usize) -> Diagnostic {
+fn nesting_error(text: &str, id: FileId, position: usize) -> Diagnostic {
     let end = found_at(text, position).map_or(position, |word| position + word.len());
     Diagnostic::error(
         "nesting",
@@ -164,22 +164,24 @@ fn skip_trivia(text: &str, mut offset: usize) -> usize {
 /// The start of the first line after `position` that begins an item:
 /// `timezone`, `rule`, `when`, or a definition (`hours NAME =` and so on).
 fn next_item_start(text: &str, position: usize) -> usize {
-    let mut line_start = text
-        .get(position..)
-        .and_then(|rest| rest.find('\n'))
-        .map_or(text.len(), |newline| position + newline + 1);
+    next_line_where(text, position, starts_item).unwrap_or(text.len())
+}
+
+/// The start of the first line after the one holding `position` for
+/// which `wanted` holds.
+fn next_line_where(text: &str, position: usize, wanted: impl Fn(&str) -> bool) -> Option<usize> {
+    let mut line_start = position + text.get(position..)?.find('\n')? + 1;
     while line_start < text.len() {
         let line_end = text
             .get(line_start..)
             .and_then(|rest| rest.find('\n'))
             .map_or(text.len(), |newline| line_start + newline);
-        let line = text.get(line_start..line_end).unwrap_or("");
-        if starts_item(line) {
-            return line_start;
+        if wanted(text.get(line_start..line_end).unwrap_or("")) {
+            return Some(line_start);
         }
         line_start = line_end + 1;
     }
-    text.len()
+    None
 }
 
 fn starts_item(line: &str) -> bool {

@@ -25,7 +25,7 @@ pub(super) fn too_deep(text: &str) -> Option<usize> {
     while let Some(&byte) = bytes.get(at) {
         match byte {
             b'#' => {
-                at = memchr_newline(bytes, at);
+                at = line_end(bytes, at);
                 continue;
             }
             b'"' => {
@@ -81,7 +81,7 @@ fn end_run(runs: &mut [usize], depth: &mut usize) {
     }
 }
 
-fn memchr_newline(bytes: &[u8], from: usize) -> usize {
+fn line_end(bytes: &[u8], from: usize) -> usize {
     bytes
         .get(from..)
         .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
