@@ -1,8 +1,9 @@
-//! Group commit: one task writes everything, many requests wait on it.
+//! Group commit: one writer writes everything, many requests wait on it.
 //!
 //! A webhook may be acknowledged only once its record is durable, and one
 //! commit per webhook would cap intake at the disk's commit rate. So every
-//! write goes to this task through a channel; it takes the first command,
+//! write goes to the writer through a channel (a thread with its own
+//! connection on SQLite, a task on PostgreSQL); it takes the first command,
 //! collects whatever else arrives within `commit_wait` (or until
 //! `commit_batch` commands), runs them all in ONE transaction, and only
 //! then answers each waiting request. Claims are taken in call-id order so
@@ -15,102 +16,105 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::oneshot;
 
 use super::record::{
     to_micros, to_millis, Committed, Disposition, HistoryEntry, OutcomeRecord, WebhookRecord,
 };
-use super::{sql, Db, StoreError};
+use super::{sql, StoreError};
 
-/// The batch's statements, on one transaction's connection; evaluates to,
+/// A batch on PostgreSQL, inside the transaction `conn` is in; returns,
 /// for each record in order, whether it got its claim (`None`: it asked
 /// for none). Each kind of row is written by one statement per batch (see
-/// [`sql::BatchSql`]). A macro rather than a generic function: the two
-/// engines' connections share the code but not a convenient trait bound.
-macro_rules! write_batch {
-    ($conn:expr, $replica:expr, $batch:expr, $sql:expr) => {{
-        async {
-            let conn = $conn;
-            let replica: &str = $replica;
-            let batch: &Vec<Command> = $batch;
-            let statements: &sql::BatchSql = $sql;
-            let rows = BatchRows::new(batch);
-            let mut claims: Vec<Option<bool>> = rows
-                .records
-                .iter()
-                .map(|record| (record.claim.is_some() && record.call_id.is_some()).then_some(false))
-                .collect();
-            if !rows.claim_order.is_empty() {
-                let won: Vec<(i64,)> = sqlx::query_as(statements.claims)
-                    .bind(rows.claims_json())
-                    .bind(replica)
-                    .fetch_all(&mut *conn)
-                    .await?;
-                let mut won: Vec<i64> = won.into_iter().map(|(id,)| id).collect();
-                won.sort_unstable();
-                for &(index, call_id) in &rows.claim_order {
-                    // The first record of each winning call takes it.
-                    if let Ok(at) = won.binary_search(&call_id) {
-                        claims[index] = Some(true);
-                        won.remove(at);
-                    }
-                }
-            }
-            if !rows.records.is_empty() {
-                sqlx::query(statements.webhooks)
-                    .bind(rows.webhooks_json(&claims))
-                    .bind(replica)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            if let Some(history) = rows.history_json() {
-                sqlx::query(statements.history)
-                    .bind(history)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            if !rows.outcomes.is_empty() {
-                sqlx::query(statements.outcomes)
-                    .bind(rows.outcomes_json())
-                    .bind(replica)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            if let Some(counts) = rows.counts_json() {
-                sqlx::query(statements.count)
-                    .bind(counts)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            // The transfers about to be sent, after a crash never sent
-            // again: one statement for the batch.
-            if let Some(sending) = rows.sending_json() {
-                sqlx::query(statements.sending)
-                    .bind(sending)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            for command in batch {
-                if let Command::Release { call_id, .. } = command {
-                    sqlx::query(sql::RELEASE_CLAIM)
-                        .bind(*call_id)
-                        .bind(replica)
-                        .execute(&mut *conn)
-                        .await?;
-                    sqlx::query(sql::MARK_REJECTED)
-                        .bind(*call_id)
-                        .bind(replica)
-                        .execute(&mut *conn)
-                        .await?;
-                }
-            }
-            Ok::<Vec<Option<bool>>, sqlx::Error>(claims)
+/// [`sql::BatchSql`]).
+async fn write_postgres_batch(
+    conn: &mut PgConnection,
+    replica: &str,
+    batch: &[Command],
+) -> Result<Vec<Option<bool>>, sqlx::Error> {
+    let statements = &sql::POSTGRES_BATCH;
+    let rows = BatchRows::new(batch);
+    let mut claims = rows.unclaimed();
+    if !rows.claim_order.is_empty() {
+        let won: Vec<(i64,)> = sqlx::query_as(statements.claims)
+            .bind(rows.claims_json())
+            .bind(replica)
+            .fetch_all(&mut *conn)
+            .await?;
+        rows.settle_claims(&mut claims, won.into_iter().map(|(id,)| id).collect());
+    }
+    for (statement, rows) in rows.statements(statements, &claims) {
+        let query = sqlx::query(statement).bind(rows);
+        let query = if statement_names_replica(statement) {
+            query.bind(replica)
+        } else {
+            query
+        };
+        query.execute(&mut *conn).await?;
+    }
+    for call_id in rows.released.iter().copied() {
+        for statement in [sql::RELEASE_CLAIM, sql::MARK_REJECTED] {
+            sqlx::query(statement)
+                .bind(call_id)
+                .bind(replica)
+                .execute(&mut *conn)
+                .await?;
         }
-        .await
-    }};
+    }
+    Ok(claims)
+}
+
+/// The same batch on SQLite, through the writer thread's own synchronous
+/// connection: no hand-off to another thread per statement, which is what
+/// an async driver costs on SQLite and what dominated a commit's CPU.
+fn write_sqlite_batch(
+    conn: &mut rusqlite::Connection,
+    replica: &str,
+    batch: &[Command],
+) -> rusqlite::Result<Vec<Option<bool>>> {
+    let statements = &sql::SQLITE_BATCH;
+    // IMMEDIATE: take the write lock up front, so a concurrent writer
+    // (pruning, recovery) makes this wait in the busy handler instead of
+    // failing halfway through.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let rows = BatchRows::new(batch);
+    let mut claims = rows.unclaimed();
+    if !rows.claim_order.is_empty() {
+        // SQLite numbers `$N` parameters in order of appearance, not by
+        // N: bind by name.
+        let won = tx
+            .prepare_cached(statements.claims)?
+            .query_map(
+                rusqlite::named_params! { "$1": rows.claims_json(), "$2": replica },
+                |row| row.get(0),
+            )?
+            .collect::<rusqlite::Result<Vec<i64>>>()?;
+        rows.settle_claims(&mut claims, won);
+    }
+    for (statement, rows) in rows.statements(statements, &claims) {
+        let mut prepared = tx.prepare_cached(statement)?;
+        if statement_names_replica(statement) {
+            prepared.execute(rusqlite::named_params! { "$1": rows, "$2": replica })?;
+        } else {
+            prepared.execute(rusqlite::named_params! { "$1": rows })?;
+        }
+    }
+    for call_id in rows.released.iter().copied() {
+        for statement in [sql::RELEASE_CLAIM, sql::MARK_REJECTED] {
+            tx.prepare_cached(statement)?
+                .execute(rusqlite::named_params! { "$1": call_id, "$2": replica })?;
+        }
+    }
+    tx.commit()?;
+    Ok(claims)
+}
+
+/// Whether a batch statement takes the replica as `$2`.
+fn statement_names_replica(statement: &str) -> bool {
+    statement.contains("$2")
 }
 
 /// A batch's rows, ready to be encoded as the JSON arrays the statements
@@ -123,6 +127,8 @@ struct BatchRows<'a> {
     outcomes: Vec<&'a OutcomeRecord>,
     /// Calls whose transfer is about to be sent, in call-id order.
     sending: Vec<i64>,
+    /// Calls whose claims are given back.
+    released: Vec<i64>,
 }
 
 impl<'a> BatchRows<'a> {
@@ -130,12 +136,14 @@ impl<'a> BatchRows<'a> {
         let mut records = Vec::new();
         let mut outcomes = Vec::new();
         let mut sending = Vec::new();
+        let mut released = Vec::new();
         for command in batch {
             match command {
                 Command::Record { record, .. } => records.push(&**record),
                 Command::Outcome(outcome) => outcomes.push(outcome),
                 Command::Sending { call_id, .. } => sending.push(*call_id),
-                Command::Release { .. } | Command::Flush(_) => {}
+                Command::Release { call_id, .. } => released.push(*call_id),
+                Command::Flush(_) => {}
             }
         }
         sending.sort_unstable();
@@ -153,6 +161,57 @@ impl<'a> BatchRows<'a> {
             claim_order,
             outcomes,
             sending,
+            released,
+        }
+    }
+
+    /// The statements that write the batch's rows after its claims, in
+    /// order, each with its rows as one JSON array (`$1`); statements for
+    /// which the batch has no rows are left out.
+    fn statements(
+        &self,
+        statements: &sql::BatchSql,
+        claims: &[Option<bool>],
+    ) -> Vec<(&'static str, String)> {
+        let mut out = Vec::with_capacity(5);
+        if !self.records.is_empty() {
+            out.push((statements.webhooks, self.webhooks_json(claims)));
+        }
+        if let Some(history) = self.history_json() {
+            out.push((statements.history, history));
+        }
+        if !self.outcomes.is_empty() {
+            out.push((statements.outcomes, self.outcomes_json()));
+        }
+        if let Some(counts) = self.counts_json() {
+            out.push((statements.count, counts));
+        }
+        // The transfers about to be sent, after a crash never sent again.
+        if let Some(sending) = self.sending_json() {
+            out.push((statements.sending, sending));
+        }
+        out
+    }
+
+    /// For each record: `Some(false)` if it asks for a claim (not won
+    /// yet), `None` if it asks for none.
+    fn unclaimed(&self) -> Vec<Option<bool>> {
+        self.records
+            .iter()
+            .map(|record| (record.claim.is_some() && record.call_id.is_some()).then_some(false))
+            .collect()
+    }
+
+    /// Marks the records whose claims the store granted (`won`: the call
+    /// ids the claims statement returned).
+    fn settle_claims(&self, claims: &mut [Option<bool>], mut won: Vec<i64>) {
+        won.sort_unstable();
+        for &(index, call_id) in &self.claim_order {
+            // The first record of each winning call takes it.
+            if let Ok(at) = won.binary_search(&call_id) {
+                claims[index] = Some(true);
+                won.remove(at);
+            }
         }
     }
 
@@ -343,59 +402,100 @@ pub(crate) struct WriterConfig {
     pub(crate) replica: String,
 }
 
-/// Runs until every sender is gone, then returns (after a last batch).
-pub(crate) async fn run(
-    db: Db,
-    mut receiver: mpsc::Receiver<Command>,
+/// The writer's end of the channel.
+pub(crate) type Receiver = flume::Receiver<Command>;
+
+/// The PostgreSQL writer: a task. Runs until every sender is gone, then
+/// returns (after a last batch).
+pub(crate) async fn run_postgres(
+    pool: PgPool,
+    receiver: Receiver,
     config: WriterConfig,
     stats: Arc<WriterStats>,
 ) {
     let mut batch = Vec::with_capacity(config.batch);
-    while let Some(first) = receiver.recv().await {
-        let someone_waits = matches!(first, Command::Record { .. } | Command::Sending { .. });
+    while let Ok(first) = receiver.recv_async().await {
+        let lingers = batch_lingers(&first, &config);
         batch.push(first);
-        let until = Instant::now() + config.wait;
+        let until = tokio::time::Instant::now() + config.wait;
         while batch.len() < config.batch {
-            match receiver.try_recv() {
-                Ok(command) => batch.push(command),
-                Err(mpsc::error::TryRecvError::Disconnected) => break,
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    // Only a waiting request is worth delaying a commit
-                    // for: more records may share its fsync.
-                    if !someone_waits || config.wait.is_zero() {
-                        break;
-                    }
-                    match tokio::time::timeout_at(until, receiver.recv()).await {
-                        Ok(Some(command)) => batch.push(command),
-                        Ok(None) | Err(_) => break,
-                    }
-                }
-            }
+            let next = match receiver.try_recv() {
+                Ok(command) => Some(command),
+                Err(_) if lingers => tokio::time::timeout_at(until, receiver.recv_async())
+                    .await
+                    .ok()
+                    .and_then(Result::ok),
+                Err(_) => None,
+            };
+            let Some(command) = next else { break };
+            batch.push(command);
         }
-        execute(&db, &config.replica, &mut batch, &stats).await;
+        let started = Instant::now();
+        let result = match pool.begin().await {
+            Ok(mut tx) => match write_postgres_batch(&mut tx, &config.replica, &batch).await {
+                Ok(claims) => tx.commit().await.map(|()| claims),
+                Err(error) => Err(error),
+            },
+            Err(error) => Err(error),
+        };
+        answer(
+            &mut batch,
+            result.map_err(|e| e.to_string()),
+            started,
+            &stats,
+        );
     }
 }
 
-/// Runs one batch in one transaction and answers everyone.
-async fn execute(db: &Db, replica: &str, batch: &mut Vec<Command>, stats: &WriterStats) {
-    let started = Instant::now();
+/// The SQLite writer: a thread of its own that owns the one write
+/// connection. Runs until every sender is gone (the last [`super::Store`]
+/// clone dropped), then returns (after a last batch).
+pub(crate) fn run_sqlite(
+    mut conn: rusqlite::Connection,
+    receiver: Receiver,
+    config: WriterConfig,
+    stats: Arc<WriterStats>,
+) {
+    let mut batch = Vec::with_capacity(config.batch);
+    while let Ok(first) = receiver.recv() {
+        let lingers = batch_lingers(&first, &config);
+        batch.push(first);
+        let until = Instant::now() + config.wait;
+        while batch.len() < config.batch {
+            let next = if lingers {
+                receiver.recv_deadline(until).ok()
+            } else {
+                receiver.try_recv().ok()
+            };
+            let Some(command) = next else { break };
+            batch.push(command);
+        }
+        let started = Instant::now();
+        let result = write_sqlite_batch(&mut conn, &config.replica, &batch);
+        answer(
+            &mut batch,
+            result.map_err(|e| e.to_string()),
+            started,
+            &stats,
+        );
+    }
+}
+
+/// Whether to wait `commit_wait` for more commands before committing a
+/// batch that starts with `first`: only a waiting request is worth
+/// delaying a commit for (more records may share its fsync).
+fn batch_lingers(first: &Command, config: &WriterConfig) -> bool {
+    matches!(first, Command::Record { .. } | Command::Sending { .. }) && !config.wait.is_zero()
+}
+
+/// Answers everyone in a committed (or failed) batch and counts it.
+fn answer(
+    batch: &mut Vec<Command>,
+    result: Result<Vec<Option<bool>>, String>,
+    started: Instant,
+    stats: &WriterStats,
+) {
     let size = batch.len() as u64;
-    let result = match db {
-        Db::Sqlite { write, .. } => match write.begin().await {
-            Ok(mut tx) => match write_batch!(&mut *tx, replica, &*batch, &sql::SQLITE_BATCH) {
-                Ok(claims) => tx.commit().await.map(|()| claims),
-                Err(error) => Err(error),
-            },
-            Err(error) => Err(error),
-        },
-        Db::Postgres(pool) => match pool.begin().await {
-            Ok(mut tx) => match write_batch!(&mut *tx, replica, &*batch, &sql::POSTGRES_BATCH) {
-                Ok(claims) => tx.commit().await.map(|()| claims),
-                Err(error) => Err(error),
-            },
-            Err(error) => Err(error),
-        },
-    };
     stats.batches.fetch_add(1, Ordering::Relaxed);
     stats.largest_batch.fetch_max(size, Ordering::Relaxed);
     stats.commit_micros.fetch_add(
@@ -426,9 +526,8 @@ async fn execute(db: &Db, replica: &str, batch: &mut Vec<Command>, stats: &Write
                 }
             }
         }
-        Err(error) => {
+        Err(message) => {
             stats.failed_batches.fetch_add(1, Ordering::Relaxed);
-            let message = error.to_string();
             tracing::error!(
                 error = message.as_str(),
                 commands = size,
