@@ -55,7 +55,7 @@ async fn write_postgres_batch(
         };
         query.execute(&mut *conn).await?;
     }
-    for call_id in rows.released.iter().copied() {
+    for &call_id in &rows.released {
         for statement in [sql::RELEASE_CLAIM, sql::MARK_REJECTED] {
             sqlx::query(statement)
                 .bind(call_id)
@@ -102,7 +102,7 @@ fn write_sqlite_batch(
             prepared.execute(rusqlite::named_params! { "$1": rows })?;
         }
     }
-    for call_id in rows.released.iter().copied() {
+    for &call_id in &rows.released {
         for statement in [sql::RELEASE_CLAIM, sql::MARK_REJECTED] {
             tx.prepare_cached(statement)?
                 .execute(rusqlite::named_params! { "$1": call_id, "$2": replica })?;
