@@ -322,11 +322,13 @@ async fn old_records_are_pruned(store: Store) {
     store.close().await;
 }
 
+// Two workers, as `serve` runs: commands then really arrive while another
+// commits, which is what grouping commits is about.
 macro_rules! on_both_engines {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(
-                #[tokio::test]
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let dir = tempfile::tempdir().unwrap();
                     let store = super::sqlite_store(dir.path(), &super::test_config("a")).await;
@@ -336,7 +338,7 @@ macro_rules! on_both_engines {
         }
         mod postgres {
             $(
-                #[tokio::test]
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let Some(db) = super::TestDb::postgres(stringify!($name)).await else {
                         return;

@@ -54,7 +54,7 @@ pub use writer::WriterStats;
 
 use crate::lang::{Action, Agent};
 use record::{from_millis, to_millis};
-use writer::{Command, WriterConfig};
+use writer::{Command, SqliteWriter, WriterConfig};
 
 /// Commands the writer's channel holds before senders wait.
 const WRITER_QUEUE: usize = 16_384;
@@ -164,18 +164,25 @@ pub struct StoreStats {
     pub mean_commit_us: f64,
 }
 
+/// Where commands for the writer go.
+enum Writer {
+    /// Committed by whoever finds no commit running.
+    Sqlite(Arc<SqliteWriter>),
+    /// To the writer task, through a bounded channel.
+    Postgres(flume::Sender<Command>),
+}
+
 struct Inner {
     db: Db,
     location: StateLocation,
     replica: String,
     config: StoreConfig,
-    writer: Option<flume::Sender<Command>>,
+    writer: Option<Writer>,
     /// Batched `last_agent` reads (absent on a read-only store, which
     /// reads one by one).
     lookups: Option<mpsc::Sender<lookup::Lookup>>,
     stats: Arc<WriterStats>,
-    /// The PostgreSQL writer's task (SQLite's writer is a thread that
-    /// ends by itself when the last sender is dropped).
+    /// The PostgreSQL writer's task (SQLite's has none).
     writer_task: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -212,14 +219,13 @@ impl Store {
             message: error.to_string(),
         })?;
         let replica = config.replica_name();
-        let (sender, receiver) = flume::bounded(WRITER_QUEUE);
         let stats = Arc::new(WriterStats::default());
         let writer_config = WriterConfig {
             batch: config.commit_batch.max(1),
             wait: config.commit_wait,
             replica: replica.clone(),
         };
-        let task = match &db {
+        let (writer, task) = match &db {
             Db::Sqlite { read, path, .. } => {
                 spawn_checkpointer(read.clone());
                 let conn =
@@ -227,23 +233,19 @@ impl Store {
                         location: shown.clone(),
                         message,
                     })?;
-                let stats = Arc::clone(&stats);
-                std::thread::Builder::new()
-                    .name("switchboard-store".into())
-                    .spawn(move || writer::run_sqlite(conn, receiver, writer_config, stats))
-                    .map_err(|error| StoreError::Open {
-                        location: shown.clone(),
-                        message: format!("cannot start the writer thread: {error}"),
-                    })?;
-                // The thread ends by itself once every sender is gone.
-                None
+                let writer = SqliteWriter::new(conn, writer_config, Arc::clone(&stats));
+                (Writer::Sqlite(writer), None)
             }
-            Db::Postgres(pool) => Some(tokio::spawn(writer::run_postgres(
-                pool.clone(),
-                receiver,
-                writer_config,
-                Arc::clone(&stats),
-            ))),
+            Db::Postgres(pool) => {
+                let (sender, receiver) = flume::bounded(WRITER_QUEUE);
+                let task = tokio::spawn(writer::run_postgres(
+                    pool.clone(),
+                    receiver,
+                    writer_config,
+                    Arc::clone(&stats),
+                ));
+                (Writer::Postgres(sender), Some(task))
+            }
         };
         // Ends when the store is dropped (its sender with it).
         let (lookups, lookup_receiver) = mpsc::channel(WRITER_QUEUE);
@@ -254,7 +256,7 @@ impl Store {
                 location: location.clone(),
                 replica,
                 config: config.clone(),
-                writer: Some(sender),
+                writer: Some(writer),
                 lookups: Some(lookups),
                 stats,
                 writer_task: std::sync::Mutex::new(task),
@@ -306,21 +308,27 @@ impl Store {
         &self.inner.config
     }
 
-    fn writer(&self) -> Result<&flume::Sender<Command>, StoreError> {
-        self.inner.writer.as_ref().ok_or(StoreError::Closed)
+    /// Hands `command` to the writer (on SQLite this may commit it, and
+    /// whatever else is queued, before returning).
+    async fn submit(&self, command: Command) -> Result<(), StoreError> {
+        match self.inner.writer.as_ref().ok_or(StoreError::Closed)? {
+            Writer::Sqlite(writer) => writer.submit(command),
+            Writer::Postgres(sender) => sender
+                .send_async(command)
+                .await
+                .map_err(|_| StoreError::Closed),
+        }
     }
 
     /// Writes a record (and takes its claim, if it asks for one); returns
     /// once it is durable. An error means it is not: do not acknowledge.
     pub async fn record(&self, record: WebhookRecord) -> Result<Committed, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.writer()?
-            .send_async(Command::Record {
-                record: Box::new(record),
-                reply,
-            })
-            .await
-            .map_err(|_| StoreError::Closed)?;
+        self.submit(Command::Record {
+            record: Box::new(record),
+            reply,
+        })
+        .await?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -328,10 +336,7 @@ impl Store {
     /// 503 and Aircall's next delivery must be able to claim it again.
     pub async fn release_claim(&self, call_id: i64) -> Result<(), StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.writer()?
-            .send_async(Command::Release { call_id, reply })
-            .await
-            .map_err(|_| StoreError::Closed)?;
+        self.submit(Command::Release { call_id, reply }).await?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -340,33 +345,29 @@ impl Store {
     /// records it as unknown instead of sending it again.
     pub async fn mark_sending(&self, call_id: i64) -> Result<(), StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.writer()?
-            .send_async(Command::Sending { call_id, reply })
-            .await
-            .map_err(|_| StoreError::Closed)?;
+        self.submit(Command::Sending { call_id, reply }).await?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Queues an action outcome without waiting. When the writer's queue
-    /// is full the outcome is dropped, logged and counted: the decision
+    /// Queues an action outcome without waiting for its commit. When the
+    /// writer refuses it (PostgreSQL's queue is full, or the store is
+    /// closed) the outcome is dropped, logged and counted: the decision
     /// itself is already durable.
     pub fn record_outcome(&self, outcome: OutcomeRecord) {
-        let Ok(writer) = self.writer() else {
-            return;
+        let call_id = outcome.call_id;
+        let accepted = match &self.inner.writer {
+            None => return,
+            Some(Writer::Sqlite(writer)) => writer.submit(Command::Outcome(outcome)).is_ok(),
+            Some(Writer::Postgres(sender)) => sender.try_send(Command::Outcome(outcome)).is_ok(),
         };
-        if let Err(error) = writer.try_send(Command::Outcome(outcome)) {
+        if !accepted {
             self.inner
                 .stats
                 .dropped_outcomes
                 .fetch_add(1, Ordering::Relaxed);
-            let call_id = match &error {
-                flume::TrySendError::Full(Command::Outcome(o))
-                | flume::TrySendError::Disconnected(Command::Outcome(o)) => o.call_id,
-                _ => 0,
-            };
             tracing::warn!(
                 call_id,
-                "action outcome not recorded: the store's queue is full"
+                "action outcome not recorded: the store's queue is full or closed"
             );
         }
     }
@@ -374,10 +375,7 @@ impl Store {
     /// Returns once everything queued before is committed.
     pub async fn flush(&self) -> Result<(), StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.writer()?
-            .send_async(Command::Flush(reply))
-            .await
-            .map_err(|_| StoreError::Closed)?;
+        self.submit(Command::Flush(reply)).await?;
         answer.await.map_err(|_| StoreError::Closed)
     }
 
@@ -610,6 +608,9 @@ impl Store {
     /// Other clones can no longer write afterwards.
     pub async fn close(&self) {
         let _ = self.flush().await;
+        if let Some(Writer::Sqlite(writer)) = &self.inner.writer {
+            writer.close();
+        }
         let task = self
             .inner
             .writer_task

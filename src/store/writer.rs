@@ -2,8 +2,8 @@
 //!
 //! A webhook may be acknowledged only once its record is durable, and one
 //! commit per webhook would cap intake at the disk's commit rate. So every
-//! write goes to the writer through a channel (a thread with its own
-//! connection on SQLite, a task on PostgreSQL); it takes the first command,
+//! write goes to the writer (on SQLite, whoever finds no commit running:
+//! see [`SqliteWriter`]; on PostgreSQL a task, through a channel); it takes the first command,
 //! collects whatever else arrives within `commit_wait` (or until
 //! `commit_batch` commands), runs them all in ONE transaction, and only
 //! then answers each waiting request. Claims are taken in call-id order so
@@ -14,8 +14,9 @@
 //! or let a failed batch look successful (every waiter gets the error, so
 //! the webhook is answered 503 and Aircall delivers it again).
 
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sqlx::{PgConnection, PgPool};
@@ -447,38 +448,115 @@ pub(crate) async fn run_postgres(
     }
 }
 
-/// The SQLite writer: a thread of its own that owns the one write
-/// connection. Runs until every sender is gone (the last [`super::Store`]
-/// clone dropped), then returns (after a last batch).
-pub(crate) fn run_sqlite(
-    mut conn: rusqlite::Connection,
-    receiver: Receiver,
+/// SQLite's writer. It has no thread or task of its own: whoever submits
+/// a command while no commit is running becomes the committer, takes what
+/// is queued (one batch), commits it on the one write connection and
+/// answers everyone. At low rates a webhook thus commits its own record on
+/// the thread that handles it, with no hand-off at all; under load the
+/// commands that arrive during a commit form the next batch, which a task
+/// spawned for it commits (so no request waits behind batches after its
+/// own).
+pub(crate) struct SqliteWriter {
+    queue: Mutex<Vec<Command>>,
+    /// Set while a committer runs; taken by `swap`, so there is at most one.
+    committing: AtomicBool,
+    /// Set by [`SqliteWriter::close`]: later commands are refused.
+    closed: AtomicBool,
+    /// Locked only by the committer, so never contended.
+    conn: Mutex<rusqlite::Connection>,
     config: WriterConfig,
     stats: Arc<WriterStats>,
-) {
-    let mut batch = Vec::with_capacity(config.batch);
-    while let Ok(first) = receiver.recv() {
-        let lingers = batch_lingers(&first, &config);
-        batch.push(first);
-        let until = Instant::now() + config.wait;
-        while batch.len() < config.batch {
-            let next = if lingers {
-                receiver.recv_deadline(until).ok()
-            } else {
-                receiver.try_recv().ok()
-            };
-            let Some(command) = next else { break };
-            batch.push(command);
-        }
-        let started = Instant::now();
-        let result = write_sqlite_batch(&mut conn, &config.replica, &batch);
-        answer(
-            &mut batch,
-            result.map_err(|e| e.to_string()),
-            started,
-            &stats,
-        );
+}
+
+impl SqliteWriter {
+    pub(crate) fn new(
+        conn: rusqlite::Connection,
+        config: WriterConfig,
+        stats: Arc<WriterStats>,
+    ) -> Arc<SqliteWriter> {
+        Arc::new(SqliteWriter {
+            queue: Mutex::new(Vec::new()),
+            committing: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            conn: Mutex::new(conn),
+            config,
+            stats,
+        })
     }
+
+    /// Queues `command` and, unless a commit is already running (it will
+    /// see the command), commits. Must run inside a tokio runtime (a
+    /// backlog is handed to a spawned task).
+    pub(crate) fn submit(self: &Arc<Self>, command: Command) -> Result<(), StoreError> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(StoreError::Closed);
+        }
+        lock(&self.queue).push(command);
+        self.commit_queued();
+        Ok(())
+    }
+
+    /// Refuses further commands (those queued are committed first).
+    pub(crate) fn close(self: &Arc<Self>) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.commit_queued();
+    }
+
+    fn commit_queued(self: &Arc<Self>) {
+        if self.committing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let lingers = lock(&self.queue)
+            .first()
+            .is_some_and(|first| batch_lingers(first, &self.config));
+        if lingers {
+            // More records may share the commit (and its fsync): commit
+            // after `commit_wait`, on a task, the flag held meanwhile.
+            let writer = Arc::clone(self);
+            tokio::spawn(async move {
+                tokio::time::sleep(writer.config.wait).await;
+                writer.commit_batch();
+            });
+            return;
+        }
+        self.commit_batch();
+    }
+
+    /// Commits one batch from the queue; the caller holds the flag, which
+    /// this releases.
+    fn commit_batch(self: &Arc<Self>) {
+        let mut batch = {
+            let mut queue = lock(&self.queue);
+            let take = queue.len().min(self.config.batch);
+            queue.drain(..take).collect::<Vec<_>>()
+        };
+        if !batch.is_empty() {
+            let started = Instant::now();
+            let result = write_sqlite_batch(&mut lock(&self.conn), &self.config.replica, &batch);
+            answer(
+                &mut batch,
+                result.map_err(|e| e.to_string()),
+                started,
+                &self.stats,
+            );
+        }
+        self.committing.store(false, Ordering::SeqCst);
+        // A command queued after the batch was taken found the flag set
+        // and left it to this committer: commit it, on a task of its own
+        // so that this caller's request is answered now.
+        if !lock(&self.queue).is_empty() {
+            let writer = Arc::clone(self);
+            tokio::spawn(async move { writer.commit_queued() });
+        }
+    }
+}
+
+/// A poisoned lock only means a panic elsewhere mid-batch; the data it
+/// guards (a queue, a connection) is still sound.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Whether to wait `commit_wait` for more commands before committing a
