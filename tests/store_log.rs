@@ -392,3 +392,62 @@ async fn sqlite_store_is_created_on_demand_in_wal_mode() {
     assert_eq!(entries[0].received_at, at(1_646_389_739));
     reader.close().await;
 }
+
+/// Under writes that never pause, a PASSIVE checkpoint never catches up
+/// and SQLite never starts the WAL over: the store must do it once the
+/// WAL passes `wal_limit_mb`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_wal_stays_bounded_under_sustained_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let wal = dir.path().join("state.db-wal");
+    let config = StoreConfig {
+        wal_limit_mb: 1,
+        ..test_config("a")
+    };
+    let location = switchboard::store::StateLocation::Sqlite(path);
+    let store = Store::open(&location, &config).await.unwrap();
+    let writers: Vec<_> = (0..8)
+        .map(|writer| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                let mut call_id = writer * 1_000_000;
+                // Long enough for many checkpoint ticks (25 ms apart).
+                while started.elapsed() < std::time::Duration::from_millis(1500) {
+                    call_id += 1;
+                    store
+                        .record(decided(call_id, Utc::now(), "+33176360695"))
+                        .await
+                        .unwrap();
+                }
+                call_id - writer * 1_000_000
+            })
+        })
+        .collect();
+    let mut largest_wal = 0;
+    while writers.iter().any(|writer| !writer.is_finished()) {
+        largest_wal = largest_wal.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let mut written = 0;
+    for writer in writers {
+        written += writer.await.unwrap();
+    }
+    let stats = store.stats();
+    // Each commit appends several 4 KiB pages: without restarts the WAL
+    // would hold them all.
+    let appended = stats.batches * 4 * 4096;
+    assert!(
+        appended > 8 << 20,
+        "too few writes to tell: {written} records, {stats:?}"
+    );
+    // Bounded: the limit plus what is appended between two checkpoint
+    // ticks (tens of MB a second here); without restarts it reaches
+    // hundreds of MB in this time.
+    assert!(
+        largest_wal < 32 << 20,
+        "WAL reached {largest_wal} bytes ({written} records, {stats:?})"
+    );
+    store.close().await;
+}

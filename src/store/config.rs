@@ -150,6 +150,9 @@ pub struct StoreConfig {
     #[serde(deserialize_with = "duration")]
     pub commit_wait: Duration,
     pub sync: SyncMode,
+    /// SQLite: the WAL is started over once it holds more than this many
+    /// MiB (see `spawn_checkpointer`); it is also truncated to this size.
+    pub wal_limit_mb: u64,
     /// Connections for reads (history, `GET /decisions`) and, on
     /// PostgreSQL, for the writer too.
     pub pool_size: u32,
@@ -173,6 +176,7 @@ impl Default for StoreConfig {
             // lower than with a fixed 1 ms wait.
             commit_wait: Duration::ZERO,
             sync: SyncMode::default(),
+            wal_limit_mb: 256,
             pool_size: 8,
             replica: None,
             replicas: 1,
@@ -181,6 +185,10 @@ impl Default for StoreConfig {
 }
 
 impl StoreConfig {
+    pub(crate) fn wal_limit_bytes(&self) -> u64 {
+        self.wal_limit_mb.saturating_mul(1 << 20)
+    }
+
     /// Checks what serde cannot; returns the key (under `store.`) and the problem.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         if self.retention.is_zero() {
@@ -191,6 +199,9 @@ impl StoreConfig {
         }
         if self.history_window.is_zero() {
             return Err(("store.history_window", "must be more than 0".to_owned()));
+        }
+        if self.wal_limit_mb == 0 {
+            return Err(("store.wal_limit_mb", "must be at least 1".to_owned()));
         }
         if self.commit_batch == 0 {
             return Err(("store.commit_batch", "must be at least 1".to_owned()));

@@ -464,6 +464,8 @@ pub(crate) struct SqliteWriter {
     closed: AtomicBool,
     /// Locked only by the committer, so never contended.
     conn: Mutex<rusqlite::Connection>,
+    /// Set by the checkpointer when the WAL has outgrown its limit.
+    restart_wal: Arc<AtomicBool>,
     config: WriterConfig,
     stats: Arc<WriterStats>,
 }
@@ -473,12 +475,14 @@ impl SqliteWriter {
         conn: rusqlite::Connection,
         config: WriterConfig,
         stats: Arc<WriterStats>,
+        restart_wal: Arc<AtomicBool>,
     ) -> Arc<SqliteWriter> {
         Arc::new(SqliteWriter {
             queue: Mutex::new(Vec::new()),
             committing: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             conn: Mutex::new(conn),
+            restart_wal,
             config,
             stats,
         })
@@ -540,6 +544,9 @@ impl SqliteWriter {
                 &self.stats,
             );
         }
+        if self.restart_wal.swap(false, Ordering::Relaxed) {
+            self.restart_wal();
+        }
         self.committing.store(false, Ordering::SeqCst);
         // A command queued after the batch was taken found the flag set
         // and left it to this committer: commit it, on a task of its own
@@ -547,6 +554,29 @@ impl SqliteWriter {
         if !lock(&self.queue).is_empty() {
             let writer = Arc::clone(self);
             tokio::spawn(async move { writer.commit_queued() });
+        }
+    }
+}
+
+impl SqliteWriter {
+    /// Copies what the background checkpoints have not yet copied back
+    /// into the database and starts the WAL over (truncated to
+    /// `journal_size_limit`). Runs between two commits, after the batch
+    /// was answered: it holds up the next commit for one small copy and
+    /// its fsyncs, which is rare (once per `wal_limit_mb` of WAL).
+    fn restart_wal(&self) {
+        let conn = lock(&self.conn);
+        let restarted = conn
+            .query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .and_then(|_| {
+                // The reset happens at the start of the next write
+                // transaction; make it now, while nothing waits.
+                conn.execute_batch("BEGIN IMMEDIATE; COMMIT;")
+            });
+        if let Err(error) = restarted {
+            tracing::warn!(%error, "restarting the WAL failed; retried when it grows again");
         }
     }
 }
