@@ -38,9 +38,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -792,12 +790,12 @@ async fn open_sqlite(path: &Path, config: &StoreConfig, create: bool) -> Result<
         .filename(path)
         .create_if_missing(create)
         .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(match config.sync {
-            SyncMode::Normal => SqliteSynchronous::Normal,
-            SyncMode::Full => SqliteSynchronous::Full,
+        .busy_timeout(SQLITE_BUSY_TIMEOUT);
+    let options = sqlite_pragmas(config)
+        .into_iter()
+        .fold(options, |options, (name, value)| {
+            options.pragma(name, value)
         })
-        .busy_timeout(Duration::from_secs(5))
-        .pragma("journal_size_limit", config.wal_limit_bytes().to_string())
         // Statements are few and repeated: keep them all prepared.
         .statement_cache_capacity(64);
     // The writer never checkpoints itself (a checkpoint on the commit
@@ -812,7 +810,7 @@ async fn open_sqlite(path: &Path, config: &StoreConfig, create: bool) -> Result<
         .min_connections(1)
         .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(30))
-        .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
+        .connect_with(options.clone().pragma(WRITER_PRAGMA.0, WRITER_PRAGMA.1))
         .await
         .map_err(|error| open_error(error.to_string()))?;
     let read = SqlitePoolOptions::new()
@@ -829,26 +827,40 @@ async fn open_sqlite(path: &Path, config: &StoreConfig, create: bool) -> Result<
     })
 }
 
-/// The writer thread's connection to a store that `open_sqlite` opened
-/// (and migrated): the same settings as the sqlx pools.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The settings of every connection to a SQLite store: the sqlx pools'
+/// and the writer's.
+fn sqlite_pragmas(config: &StoreConfig) -> [(&'static str, String); 2] {
+    let synchronous = match config.sync {
+        SyncMode::Normal => "NORMAL",
+        SyncMode::Full => "FULL",
+    };
+    [
+        ("synchronous", synchronous.to_owned()),
+        ("journal_size_limit", config.wal_limit_bytes().to_string()),
+    ]
+}
+
+/// And of the connections that write: they never checkpoint themselves
+/// (see `open_sqlite`).
+const WRITER_PRAGMA: (&str, &str) = ("wal_autocheckpoint", "0");
+
+/// The writer's connection to a store that `open_sqlite` opened (and
+/// migrated), with the same settings as the sqlx pools.
 fn open_sqlite_writer(path: &Path, config: &StoreConfig) -> Result<rusqlite::Connection, String> {
     let conn = rusqlite::Connection::open_with_flags(
         path,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|error| error.to_string())?;
-    conn.busy_timeout(Duration::from_secs(5))
+    conn.busy_timeout(SQLITE_BUSY_TIMEOUT)
         .map_err(|error| error.to_string())?;
-    let synchronous = match config.sync {
-        SyncMode::Normal => "NORMAL",
-        SyncMode::Full => "FULL",
-    };
-    conn.pragma_update(None, "synchronous", synchronous)
-        .map_err(|error| error.to_string())?;
-    // See `open_sqlite`: checkpoints happen beside the writer, not in it.
-    conn.pragma_update(None, "wal_autocheckpoint", 0)
-        .map_err(|error| error.to_string())?;
-    conn.pragma_update(None, "journal_size_limit", config.wal_limit_bytes())
+    for (name, value) in sqlite_pragmas(config) {
+        conn.pragma_update(None, name, value)
+            .map_err(|error| error.to_string())?;
+    }
+    conn.pragma_update(None, WRITER_PRAGMA.0, WRITER_PRAGMA.1)
         .map_err(|error| error.to_string())?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)

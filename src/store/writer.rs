@@ -47,9 +47,9 @@ async fn write_postgres_batch(
             .await?;
         rows.settle_claims(&mut claims, won.into_iter().map(|(id,)| id).collect());
     }
-    for (statement, rows) in rows.statements(statements, &claims) {
-        let query = sqlx::query(statement).bind(rows);
-        let query = if statement_names_replica(statement) {
+    for statement in rows.statements(statements, &claims) {
+        let query = sqlx::query(statement.sql).bind(statement.rows);
+        let query = if statement.binds_replica {
             query.bind(replica)
         } else {
             query
@@ -95,12 +95,12 @@ fn write_sqlite_batch(
             .collect::<rusqlite::Result<Vec<i64>>>()?;
         rows.settle_claims(&mut claims, won);
     }
-    for (statement, rows) in rows.statements(statements, &claims) {
-        let mut prepared = tx.prepare_cached(statement)?;
-        if statement_names_replica(statement) {
-            prepared.execute(rusqlite::named_params! { "$1": rows, "$2": replica })?;
+    for statement in rows.statements(statements, &claims) {
+        let mut prepared = tx.prepare_cached(statement.sql)?;
+        if statement.binds_replica {
+            prepared.execute(rusqlite::named_params! { "$1": statement.rows, "$2": replica })?;
         } else {
-            prepared.execute(rusqlite::named_params! { "$1": rows })?;
+            prepared.execute(rusqlite::named_params! { "$1": statement.rows })?;
         }
     }
     for &call_id in &rows.released {
@@ -113,9 +113,13 @@ fn write_sqlite_batch(
     Ok(claims)
 }
 
-/// Whether a batch statement takes the replica as `$2`.
-fn statement_names_replica(statement: &str) -> bool {
-    statement.contains("$2")
+/// One statement of a batch and what it binds.
+struct BatchStatement {
+    sql: &'static str,
+    /// `$1`: the rows, as one JSON array.
+    rows: String,
+    /// Whether it takes the replica as `$2`.
+    binds_replica: bool,
 }
 
 /// A batch's rows, ready to be encoded as the JSON arrays the statements
@@ -173,23 +177,32 @@ impl<'a> BatchRows<'a> {
         &self,
         statements: &sql::BatchSql,
         claims: &[Option<bool>],
-    ) -> Vec<(&'static str, String)> {
+    ) -> Vec<BatchStatement> {
+        let statement = |sql, rows, binds_replica| BatchStatement {
+            sql,
+            rows,
+            binds_replica,
+        };
         let mut out = Vec::with_capacity(5);
         if !self.records.is_empty() {
-            out.push((statements.webhooks, self.webhooks_json(claims)));
+            out.push(statement(
+                statements.webhooks,
+                self.webhooks_json(claims),
+                true,
+            ));
         }
         if let Some(history) = self.history_json() {
-            out.push((statements.history, history));
+            out.push(statement(statements.history, history, false));
         }
         if !self.outcomes.is_empty() {
-            out.push((statements.outcomes, self.outcomes_json()));
+            out.push(statement(statements.outcomes, self.outcomes_json(), true));
         }
         if let Some(counts) = self.counts_json() {
-            out.push((statements.count, counts));
+            out.push(statement(statements.count, counts, false));
         }
         // The transfers about to be sent, after a crash never sent again.
         if let Some(sending) = self.sending_json() {
-            out.push((statements.sending, sending));
+            out.push(statement(statements.sending, sending, false));
         }
         out
     }
@@ -560,8 +573,8 @@ impl SqliteWriter {
 
 impl SqliteWriter {
     /// Copies what the background checkpoints have not yet copied back
-    /// into the database and starts the WAL over (truncated to
-    /// `journal_size_limit`). Runs between two commits, after the batch
+    /// into the database, so that the next commit starts the WAL over
+    /// (truncated to `journal_size_limit`). Runs between two commits, after the batch
     /// was answered: it holds up the next commit for one small copy and
     /// its fsyncs, which is rare (once per `wal_limit_mb` of WAL).
     fn restart_wal(&self) {
