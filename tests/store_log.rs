@@ -322,6 +322,36 @@ async fn old_records_are_pruned(store: Store) {
     store.close().await;
 }
 
+/// More old records than one pruning chunk (5,000): every chunk's claims
+/// go with its records, none is left behind.
+async fn pruning_goes_chunk_by_chunk(store: Store) {
+    let now = Utc::now();
+    let old = now - chrono::Duration::days(40);
+    let mut writes = tokio::task::JoinSet::new();
+    for call_id in 20_000..25_200 {
+        let store = store.clone();
+        writes.spawn(async move { store.record(decided(call_id, old, "+1")).await });
+    }
+    while let Some(written) = writes.join_next().await {
+        written.unwrap().unwrap();
+    }
+    store.record(decided(30_000, now, "+1")).await.unwrap();
+    let report = store.prune(now).await.unwrap();
+    assert_eq!(
+        (report.webhooks, report.claims),
+        (5_200, 5_200),
+        "{report:?}"
+    );
+    // The newer call's claim is still there: a second delivery of it is a
+    // duplicate.
+    let again = store.record(decided(30_000, now, "+1")).await.unwrap();
+    assert_eq!(again.claimed, Some(false));
+    // The pruned calls' claims are gone: a delivery now would claim anew.
+    let anew = store.record(decided(20_000, now, "+1")).await.unwrap();
+    assert_eq!(anew.claimed, Some(true));
+    store.close().await;
+}
+
 // Two workers, as `serve` runs: commands then really arrive while another
 // commits, which is what grouping commits is about.
 macro_rules! on_both_engines {
@@ -360,6 +390,7 @@ on_both_engines!(
     unfinished_decisions_are_resumed_or_expired,
     released_claim_can_be_taken_again,
     old_records_are_pruned,
+    pruning_goes_chunk_by_chunk,
 );
 
 #[tokio::test]
@@ -391,6 +422,62 @@ async fn sqlite_store_is_created_on_demand_in_wal_mode() {
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].received_at, at(1_646_389_739));
     reader.close().await;
+}
+
+/// A store made by the first schema keeps its records and claims through
+/// the later migrations (tables rebuilt without `AUTOINCREMENT`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_of_the_first_schema_is_migrated_with_its_data() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first-migration");
+    std::fs::create_dir(&first).unwrap();
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/migrations/sqlite/20261121000001_init.sql"
+        ),
+        first.join("20261121000001_init.sql"),
+    )
+    .unwrap();
+    let path = dir.path().join("old.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::migrate::Migrator::new(first.as_path())
+        .await
+        .unwrap()
+        .run(&mut conn)
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO webhooks (id, received_at, event, call_id, disposition, replica) \
+           VALUES (41, 1646389739000, 'call.created', 7001, 'decided', 'old'); \
+         INSERT INTO call_claims (call_id, claimed_at, replica, deadline_at, action_count, state) \
+           VALUES (7001, 1646389739000, 'old', 1646389769000, 1, 'done');",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+
+    let location = switchboard::store::StateLocation::Sqlite(path);
+    let store = Store::open(&location, &test_config("new")).await.unwrap();
+    let now = Utc::now();
+    // The old claim still holds: a second delivery is a duplicate.
+    let again = store.record(decided(7001, now, "+1")).await.unwrap();
+    assert_eq!(again.claimed, Some(false));
+    store.record(decided(7002, now, "+1")).await.unwrap();
+    let entries = store.decisions(&DecisionQuery::default()).await.unwrap();
+    let mut ids: Vec<_> = entries
+        .iter()
+        .map(|entry| (entry.id, entry.call_id))
+        .collect();
+    ids.sort_unstable();
+    // Ids go on from the old ones.
+    assert_eq!(ids[0], (41, Some(7001)));
+    assert!(ids[1..].iter().all(|&(id, _)| id > 41), "{ids:?}");
+    assert_eq!(ids.len(), 3);
+    store.close().await;
 }
 
 /// Under writes that never pause, a PASSIVE checkpoint never catches up

@@ -28,11 +28,12 @@ mod lookup;
 pub mod query;
 pub mod record;
 mod sql;
+mod sqlite_reads;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -176,9 +177,12 @@ struct Inner {
     replica: String,
     config: StoreConfig,
     writer: Option<Writer>,
-    /// Batched `last_agent` reads (absent on a read-only store, which
-    /// reads one by one).
+    /// PostgreSQL: batched `last_agent` reads (absent on a read-only
+    /// store, which reads one by one).
     lookups: Option<mpsc::Sender<lookup::Lookup>>,
+    /// SQLite: `last_agent` reads on the caller's thread (absent on a
+    /// read-only store).
+    reads: Option<sqlite_reads::SqliteReads>,
     stats: Arc<WriterStats>,
     /// The PostgreSQL writer's task (SQLite's has none).
     writer_task: std::sync::Mutex<Option<JoinHandle<()>>>,
@@ -224,15 +228,18 @@ impl Store {
             replica: replica.clone(),
         };
         let (writer, task) = match &db {
-            Db::Sqlite { read, path, .. } => {
-                let restart = Arc::new(AtomicBool::new(false));
-                spawn_checkpointer(read.clone(), config.wal_limit_bytes(), Arc::clone(&restart));
+            Db::Sqlite { path, .. } => {
                 let conn =
                     open_sqlite_writer(path, config).map_err(|message| StoreError::Open {
                         location: shown.clone(),
                         message,
                     })?;
-                let writer = SqliteWriter::new(conn, writer_config, Arc::clone(&stats), restart);
+                let writer = SqliteWriter::new(conn, writer_config, Arc::clone(&stats));
+                spawn_checkpointer(path, config.wal_limit_bytes(), Arc::downgrade(&writer))
+                    .map_err(|message| StoreError::Open {
+                        location: shown.clone(),
+                        message,
+                    })?;
                 (Writer::Sqlite(writer), None)
             }
             Db::Postgres(pool) => {
@@ -246,9 +253,15 @@ impl Store {
                 (Writer::Postgres(sender), Some(task))
             }
         };
-        // Ends when the store is dropped (its sender with it).
-        let (lookups, lookup_receiver) = mpsc::channel(WRITER_QUEUE);
-        tokio::spawn(lookup::run(db.clone(), lookup_receiver));
+        let (lookups, reads) = match &db {
+            Db::Sqlite { path, .. } => (None, Some(sqlite_reads::SqliteReads::new(path))),
+            Db::Postgres(_) => {
+                // Ends when the store is dropped (its sender with it).
+                let (lookups, lookup_receiver) = mpsc::channel(WRITER_QUEUE);
+                tokio::spawn(lookup::run(db.clone(), lookup_receiver));
+                (Some(lookups), None)
+            }
+        };
         Ok(Store {
             inner: Arc::new(Inner {
                 db,
@@ -256,7 +269,8 @@ impl Store {
                 replica,
                 config: config.clone(),
                 writer: Some(writer),
-                lookups: Some(lookups),
+                lookups,
+                reads,
                 stats,
                 writer_task: std::sync::Mutex::new(task),
             }),
@@ -288,6 +302,7 @@ impl Store {
                 config,
                 writer: None,
                 lookups: None,
+                reads: None,
                 stats: Arc::new(WriterStats::default()),
                 writer_task: std::sync::Mutex::new(None),
             }),
@@ -390,6 +405,10 @@ impl Store {
         let since = now
             .checked_sub_signed(window)
             .unwrap_or(DateTime::UNIX_EPOCH);
+        if let Some(reads) = &self.inner.reads {
+            let row = reads.last_agent(caller, to_millis(since))?;
+            return Ok(agent_of(row));
+        }
         if let Some(lookups) = &self.inner.lookups {
             // Shares one query with the lookups waiting beside it.
             let (reply, answer) = oneshot::channel();
@@ -403,7 +422,7 @@ impl Store {
                 .map_err(|_| StoreError::Closed)?;
             return answer.await.map_err(|_| StoreError::Closed)?;
         }
-        let row: Option<(Option<i64>, Option<String>)> = with_read_pool!(&self.inner.db, |pool| {
+        let row: Option<AgentRow> = with_read_pool!(&self.inner.db, |pool| {
             sqlx::query_as(sql::LAST_AGENT)
                 .bind(caller)
                 .bind(to_millis(since))
@@ -411,11 +430,7 @@ impl Store {
                 .await
                 .map_err(read_error)?
         });
-        let row = row.map(|(id, email)| Agent {
-            id: id.and_then(|id| u64::try_from(id).ok()),
-            email,
-        });
-        Ok(row.filter(|agent| agent.id.is_some() || agent.email.is_some()))
+        Ok(agent_of(row))
     }
 
     /// Finds this replica's claimed calls whose actions are not all done:
@@ -521,31 +536,45 @@ impl Store {
         let before = age(self.inner.config.retention);
         let history_before = age(self.inner.config.history_window);
         let mut report = PruneReport::default();
+        // Chunk by chunk: the claims of a chunk's calls, then its records.
+        loop {
+            report.claims += self.prune_chunk(sql::PRUNE_CLAIMS, before).await?;
+            let deleted = self.prune_chunk(sql::PRUNE_WEBHOOKS, before).await?;
+            report.webhooks += deleted;
+            if deleted < PRUNE_CHUNK.unsigned_abs() {
+                break;
+            }
+            // Let the writer in between chunks.
+            tokio::task::yield_now().await;
+        }
         for (statement, cutoff, count) in [
-            (sql::PRUNE_WEBHOOKS, before, &mut report.webhooks),
             (sql::PRUNE_OUTCOMES, before, &mut report.outcomes),
-            (sql::PRUNE_CLAIMS, before, &mut report.claims),
             (sql::PRUNE_HISTORY, history_before, &mut report.history),
         ] {
             loop {
-                let deleted = with_write_pool!(&self.inner.db, |pool| {
-                    sqlx::query(statement)
-                        .bind(cutoff)
-                        .bind(PRUNE_CHUNK)
-                        .execute(pool)
-                        .await
-                        .map_err(|error| StoreError::Write(error.to_string()))?
-                        .rows_affected()
-                });
+                let deleted = self.prune_chunk(statement, cutoff).await?;
                 *count += deleted;
                 if deleted < PRUNE_CHUNK.unsigned_abs() {
                     break;
                 }
-                // Let the writer in between chunks.
                 tokio::task::yield_now().await;
             }
         }
         Ok(report)
+    }
+
+    /// Runs one pruning statement (`$1` the cutoff, `$2` the chunk size);
+    /// returns the rows it deleted.
+    async fn prune_chunk(&self, statement: &str, cutoff: i64) -> Result<u64, StoreError> {
+        Ok(with_write_pool!(&self.inner.db, |pool| {
+            sqlx::query(statement)
+                .bind(cutoff)
+                .bind(PRUNE_CHUNK)
+                .execute(pool)
+                .await
+                .map_err(|error| StoreError::Write(error.to_string()))?
+                .rows_affected()
+        }))
     }
 
     /// Prunes every `prune_interval` (first right away) until aborted.
@@ -627,6 +656,18 @@ impl Store {
             Db::Postgres(pool) => pool.close().await,
         }
     }
+}
+
+/// `(agent_id, agent_email)` of an answered call in the history.
+pub(crate) type AgentRow = (Option<i64>, Option<String>);
+
+/// An agent from a history row, if the row names one.
+fn agent_of(row: Option<AgentRow>) -> Option<Agent> {
+    row.map(|(id, email)| Agent {
+        id: id.and_then(|id| u64::try_from(id).ok()),
+        email,
+    })
+    .filter(|agent| agent.id.is_some() || agent.email.is_some())
 }
 
 /// Which kind an action is, as outcomes name it.
@@ -720,58 +761,61 @@ fn pending_call(row: PendingRow) -> (PendingCall, Option<serde_json::Value>, boo
 /// ms every 25 ms; every 10 ms costs more CPU than it saves).
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(25);
 
-/// Checkpoints the WAL from a reader connection, off the commit path:
-/// PASSIVE never waits for the writer or readers, it copies what it can.
+/// Checkpoints the WAL on a thread and connection of its own, off the
+/// commit path: PASSIVE never waits for the writer or readers, it copies
+/// what it can. (A plain thread: through an sqlx pool each checkpoint was
+/// a hand-off to the connection's thread and back.)
 ///
 /// Under sustained load PASSIVE never catches up with the writer, so the
 /// WAL is never started over and grows without bound (1.4 GB after 11 s
 /// at 18,000 webhooks/s). Once it holds more than `limit_bytes`, this
-/// sets `restart`, and the writer restarts the WAL between two commits
-/// (see `SqliteWriter`): a RESTART checkpoint from here would have to
-/// win the write lock from a writer that takes it back after every
-/// commit, and starves. Ends when the pool is closed.
-fn spawn_checkpointer(pool: SqlitePool, limit_bytes: u64, restart: Arc<AtomicBool>) {
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(CHECKPOINT_EVERY);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut page_size: Option<u64> = None;
-        loop {
-            ticks.tick().await;
-            if pool.is_closed() {
+/// asks the writer to restart the WAL between two commits (see
+/// `SqliteWriter`): a RESTART checkpoint from here would have to win the
+/// write lock from a writer that takes it back after every commit, and
+/// starves. Ends when the writer is closed or dropped.
+fn spawn_checkpointer(
+    path: &Path,
+    limit_bytes: u64,
+    writer: std::sync::Weak<SqliteWriter>,
+) -> Result<(), String> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|error| error.to_string())?;
+    conn.busy_timeout(SQLITE_BUSY_TIMEOUT)
+        .map_err(|error| error.to_string())?;
+    let page_size: i64 = conn
+        .query_row("PRAGMA page_size", [], |row| row.get(0))
+        .map_err(|error| error.to_string())?;
+    // Each frame is a page and a 24-byte header.
+    let frame_bytes = u64::try_from(page_size).unwrap_or(4096) + 24;
+    std::thread::Builder::new()
+        .name("switchboard-checkpoint".to_owned())
+        .spawn(move || loop {
+            std::thread::sleep(CHECKPOINT_EVERY);
+            let Some(writer) = writer.upgrade().filter(|writer| !writer.is_closed()) else {
                 return;
-            }
-            match checkpoint(&pool, &mut page_size).await {
-                Ok(wal_bytes) if wal_bytes > limit_bytes => {
-                    tracing::debug!(wal_bytes, "WAL over its limit: the writer restarts it");
-                    restart.store(true, Ordering::Relaxed);
-                }
-                Ok(_) => {}
-                Err(error) => {
-                    if pool.is_closed() {
-                        return;
+            };
+            // (busy, frames in the WAL, frames copied back)
+            let checkpoint = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+                row.get::<_, i64>(1)
+            });
+            match checkpoint {
+                Ok(frames) => {
+                    let wal_bytes = u64::try_from(frames).unwrap_or(0) * frame_bytes;
+                    if wal_bytes > limit_bytes {
+                        tracing::debug!(wal_bytes, "WAL over its limit: the writer restarts it");
+                        writer.restart_wal_soon();
                     }
+                }
+                Err(error) => {
                     tracing::debug!(%error, "WAL checkpoint failed; retried later");
                 }
             }
-        }
-    });
-}
-
-/// A PASSIVE checkpoint; returns the size of the WAL.
-async fn checkpoint(pool: &SqlitePool, page_size: &mut Option<u64>) -> Result<u64, sqlx::Error> {
-    // (busy, frames in the WAL, frames copied back)
-    let (_, frames, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-        .fetch_one(pool)
-        .await?;
-    let page = match *page_size {
-        Some(page) => page,
-        None => {
-            let (page,): (i64,) = sqlx::query_as("PRAGMA page_size").fetch_one(pool).await?;
-            *page_size.insert(u64::try_from(page).unwrap_or(4096))
-        }
-    };
-    // Each frame is a page and a 24-byte header.
-    Ok(u64::try_from(frames).unwrap_or(0) * (page + 24))
+        })
+        .map(drop)
+        .map_err(|error| format!("cannot start the checkpoint thread: {error}"))
 }
 
 async fn open_sqlite(path: &Path, config: &StoreConfig, create: bool) -> Result<Db, StoreError> {

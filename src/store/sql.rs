@@ -147,14 +147,23 @@ pub(crate) const PENDING_CLAIMS: &str = "SELECT c.call_id, c.deadline_at, w.acti
 pub(crate) const OUTCOMES_OF_CALL: &str = "SELECT call_id, recorded_at, action, target, status, \
        reason, attempts, latency_us FROM action_outcomes WHERE call_id = $1 ORDER BY id";
 
+/// The oldest records before `$1`, at most `$2`: one pruning chunk. The
+/// claims of the chunk's calls go first ([`PRUNE_CLAIMS`], which picks
+/// the same rows: same index, same order), then the records.
 pub(crate) const PRUNE_WEBHOOKS: &str = "DELETE FROM webhooks WHERE id IN \
-     (SELECT id FROM webhooks WHERE received_at < $1 LIMIT $2)";
+     (SELECT id FROM webhooks WHERE received_at < $1 ORDER BY received_at, id LIMIT $2)";
 
 pub(crate) const PRUNE_OUTCOMES: &str = "DELETE FROM action_outcomes WHERE id IN \
      (SELECT id FROM action_outcomes WHERE recorded_at < $1 LIMIT $2)";
 
+/// A claim is made in the same transaction as the record that asks for
+/// it, with `claimed_at` its `received_at`: pruning claims with their
+/// calls' records needs no index of claims by time. A claim newer than
+/// the cutoff (a call with records before its claim) stays; it goes with
+/// its own record, in a later pass.
 pub(crate) const PRUNE_CLAIMS: &str = "DELETE FROM call_claims WHERE call_id IN \
-     (SELECT call_id FROM call_claims WHERE claimed_at < $1 LIMIT $2)";
+     (SELECT call_id FROM webhooks WHERE received_at < $1 ORDER BY received_at, id LIMIT $2) \
+     AND claimed_at < $1";
 
 pub(crate) const PRUNE_HISTORY: &str = "DELETE FROM call_history WHERE call_id IN \
      (SELECT call_id FROM call_history WHERE answered_at < $1 LIMIT $2)";

@@ -478,7 +478,7 @@ pub(crate) struct SqliteWriter {
     /// Locked only by the committer, so never contended.
     conn: Mutex<rusqlite::Connection>,
     /// Set by the checkpointer when the WAL has outgrown its limit.
-    restart_wal: Arc<AtomicBool>,
+    restart_wal: AtomicBool,
     config: WriterConfig,
     stats: Arc<WriterStats>,
 }
@@ -488,14 +488,13 @@ impl SqliteWriter {
         conn: rusqlite::Connection,
         config: WriterConfig,
         stats: Arc<WriterStats>,
-        restart_wal: Arc<AtomicBool>,
     ) -> Arc<SqliteWriter> {
         Arc::new(SqliteWriter {
             queue: Mutex::new(Vec::new()),
             committing: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             conn: Mutex::new(conn),
-            restart_wal,
+            restart_wal: AtomicBool::new(false),
             config,
             stats,
         })
@@ -517,6 +516,16 @@ impl SqliteWriter {
     pub(crate) fn close(self: &Arc<Self>) {
         self.closed.store(true, Ordering::SeqCst);
         self.commit_queued();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Asks for the WAL to be started over after the running (or next)
+    /// commit; see [`SqliteWriter::restart_wal`].
+    pub(crate) fn restart_wal_soon(&self) {
+        self.restart_wal.store(true, Ordering::Relaxed);
     }
 
     fn commit_queued(self: &Arc<Self>) {
