@@ -322,6 +322,41 @@ async fn old_records_are_pruned(store: Store) {
     store.close().await;
 }
 
+/// An outcome nobody waits for is committed by itself shortly, and one
+/// queued when a record commits goes along with it: no flush needed.
+async fn outcomes_are_committed_without_a_flush(store: Store) {
+    let now = Utc::now();
+    store.record(decided(9101, now, "+1")).await.unwrap();
+    store.record_outcome(outcome(9101, "transfer", "sent"));
+    let query = DecisionQuery {
+        call_id: Some(9101),
+        ..DecisionQuery::default()
+    };
+    let mut waited = Duration::ZERO;
+    while store.decisions(&query).await.unwrap()[0]
+        .outcomes
+        .is_empty()
+    {
+        assert!(
+            waited < Duration::from_secs(2),
+            "the outcome was never committed"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        waited += Duration::from_millis(5);
+    }
+    store.record_outcome(outcome(9102, "transfer", "sent"));
+    store.record(decided(9102, now, "+1")).await.unwrap();
+    let entries = store
+        .decisions(&DecisionQuery {
+            call_id: Some(9102),
+            ..DecisionQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(entries[0].outcomes.len(), 1, "{entries:?}");
+    store.close().await;
+}
+
 /// More old records than one pruning chunk (5,000): every chunk's claims
 /// go with its records, none is left behind.
 async fn pruning_goes_chunk_by_chunk(store: Store) {
@@ -391,6 +426,7 @@ on_both_engines!(
     released_claim_can_be_taken_again,
     old_records_are_pruned,
     pruning_goes_chunk_by_chunk,
+    outcomes_are_committed_without_a_flush,
 );
 
 #[tokio::test]
