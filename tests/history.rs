@@ -234,17 +234,48 @@ async fn sequences_build_the_right_history(store: Store) {
         last(&store, "+442079460958", T0 + 1_000 + 89 * 86_400).await,
         agent(101, "alice@example.com")
     );
+
+    // Many lookups at once share batch queries (the first is read inline,
+    // those arriving meanwhile queue behind it): each answer is still the
+    // one a lookup of its own gives, window included.
+    let questions: Vec<(&str, i64)> = ["+442079460958", "+18005550100", "+33612345678"]
+        .into_iter()
+        .flat_map(|caller| {
+            [
+                T0 + 2_000,
+                T0 + 1_000 + 89 * 86_400,
+                T0 + 1_000 + 91 * 86_400,
+            ]
+            .map(|now| (caller, now))
+        })
+        .collect();
+    let mut alone = Vec::new();
+    for &(caller, now) in &questions {
+        alone.push(last(&store, caller, now).await);
+    }
+    assert!(alone.iter().any(Option::is_some), "{alone:?}");
+    let mut together = tokio::task::JoinSet::new();
+    for round in 0..20 {
+        for (index, &(caller, now)) in questions.iter().enumerate() {
+            let store = store.clone();
+            together.spawn(async move { (round, index, last(&store, caller, now).await) });
+        }
+    }
+    while let Some(answer) = together.join_next().await {
+        let (round, index, agent) = answer.unwrap();
+        assert_eq!(agent, alone[index], "round {round}, question {index}");
+    }
     store.close().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_history_from_webhook_sequences() {
     let dir = tempfile::tempdir().unwrap();
     let store = sqlite_store(dir.path(), &test_config("h")).await;
     sequences_build_the_right_history(store).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_history_from_webhook_sequences() {
     let Some(db) = TestDb::postgres("postgres_history_from_webhook_sequences").await else {
         return;

@@ -21,8 +21,9 @@ use std::collections::HashMap;
 use sqlx::FromRow;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{read_error, sql, Db, StoreError};
-use crate::lang::Agent;
+use sqlx::PgPool;
+
+use super::{read_error, sql, AgentRow, StoreError};
 
 /// The most lookups one query answers.
 pub(crate) const LOOKUP_BATCH: usize = 256;
@@ -31,7 +32,7 @@ pub(crate) const LOOKUP_BATCH: usize = 256;
 pub(crate) struct Lookup {
     pub(crate) caller: String,
     pub(crate) since_ms: i64,
-    pub(crate) reply: oneshot::Sender<Result<Option<Agent>, StoreError>>,
+    pub(crate) reply: oneshot::Sender<Result<Option<AgentRow>, StoreError>>,
 }
 
 /// The newest answered call of a caller.
@@ -43,8 +44,9 @@ struct Newest {
     answered_at: i64,
 }
 
-/// Runs until every sender is gone.
-pub(crate) async fn run(db: Db, mut receiver: mpsc::Receiver<Lookup>) {
+/// Runs until every sender is gone (PostgreSQL; SQLite's lookups are
+/// run by whoever asks, see `sqlite_reads`).
+pub(crate) async fn run(pool: PgPool, mut receiver: mpsc::Receiver<Lookup>) {
     let mut batch = Vec::with_capacity(LOOKUP_BATCH);
     while let Some(first) = receiver.recv().await {
         batch.push(first);
@@ -54,51 +56,65 @@ pub(crate) async fn run(db: Db, mut receiver: mpsc::Receiver<Lookup>) {
                 Err(_) => break,
             }
         }
-        answer(&db, &mut batch).await;
+        answer(&pool, &mut batch).await;
     }
 }
 
-async fn answer(db: &Db, batch: &mut Vec<Lookup>) {
+async fn answer(pool: &PgPool, batch: &mut Vec<Lookup>) {
+    let rows: Result<Vec<Newest>, sqlx::Error> = sqlx::query_as(sql::POSTGRES_NEWEST_ANSWERED)
+        .bind(callers_json(batch))
+        .fetch_all(pool)
+        .await;
+    let rows = rows.map(|rows| {
+        rows.into_iter()
+            .map(|row| NewestAnswered {
+                caller: row.caller,
+                agent: (row.agent_id, row.agent_email),
+                answered_at: row.answered_at,
+            })
+            .collect()
+    });
+    reply_all(batch.drain(..), rows.map_err(read_error));
+}
+
+/// The distinct callers of a batch as a JSON array of E.164 strings,
+/// which binds as one value.
+pub(crate) fn callers_json(batch: &[Lookup]) -> String {
     let mut callers: Vec<&str> = batch.iter().map(|lookup| lookup.caller.as_str()).collect();
     callers.sort_unstable();
     callers.dedup();
-    // Callers are E.164 strings; as a JSON array they bind as one value.
-    let callers = serde_json::to_string(&callers).unwrap_or_else(|_| "[]".to_owned());
-    let rows: Result<Vec<Newest>, sqlx::Error> = match db {
-        Db::Sqlite { read, .. } => {
-            sqlx::query_as(sql::SQLITE_NEWEST_ANSWERED)
-                .bind(callers)
-                .fetch_all(read)
-                .await
-        }
-        Db::Postgres(pool) => {
-            sqlx::query_as(sql::POSTGRES_NEWEST_ANSWERED)
-                .bind(callers)
-                .fetch_all(pool)
-                .await
-        }
-    };
+    serde_json::to_string(&callers).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// The newest answered call of a caller, as the batch queries find it.
+pub(crate) struct NewestAnswered {
+    pub(crate) caller: String,
+    pub(crate) agent: AgentRow,
+    pub(crate) answered_at: i64,
+}
+
+/// Answers each lookup of a batch from the rows of one batch query: the
+/// caller's newest answered call, if it is within the lookup's window.
+pub(crate) fn reply_all(
+    lookups: impl Iterator<Item = Lookup>,
+    rows: Result<Vec<NewestAnswered>, StoreError>,
+) {
     match rows {
         Ok(rows) => {
-            let newest: HashMap<String, Newest> = rows
+            let newest: HashMap<String, NewestAnswered> = rows
                 .into_iter()
                 .map(|row| (row.caller.clone(), row))
                 .collect();
-            for lookup in batch.drain(..) {
+            for lookup in lookups {
                 let agent = newest
                     .get(&lookup.caller)
                     .filter(|row| row.answered_at >= lookup.since_ms)
-                    .map(|row| Agent {
-                        id: row.agent_id.and_then(|id| u64::try_from(id).ok()),
-                        email: row.agent_email.clone(),
-                    })
-                    .filter(|agent| agent.id.is_some() || agent.email.is_some());
+                    .map(|row| row.agent.clone());
                 let _ = lookup.reply.send(Ok(agent));
             }
         }
         Err(error) => {
-            let error = read_error(error);
-            for lookup in batch.drain(..) {
+            for lookup in lookups {
                 let _ = lookup.reply.send(Err(error.clone()));
             }
         }

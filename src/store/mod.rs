@@ -180,9 +180,9 @@ struct Inner {
     /// PostgreSQL: batched `last_agent` reads (absent on a read-only
     /// store, which reads one by one).
     lookups: Option<mpsc::Sender<lookup::Lookup>>,
-    /// SQLite: `last_agent` reads on the caller's thread (absent on a
-    /// read-only store).
-    reads: Option<sqlite_reads::SqliteReads>,
+    /// SQLite: `last_agent` reads on the caller's thread, batched when
+    /// they overlap (absent on a read-only store).
+    reads: Option<Arc<sqlite_reads::SqliteLookups>>,
     stats: Arc<WriterStats>,
     /// The PostgreSQL writer's task (SQLite's has none).
     writer_task: std::sync::Mutex<Option<JoinHandle<()>>>,
@@ -254,11 +254,11 @@ impl Store {
             }
         };
         let (lookups, reads) = match &db {
-            Db::Sqlite { path, .. } => (None, Some(sqlite_reads::SqliteReads::new(path))),
-            Db::Postgres(_) => {
+            Db::Sqlite { path, .. } => (None, Some(sqlite_reads::SqliteLookups::new(path))),
+            Db::Postgres(pool) => {
                 // Ends when the store is dropped (its sender with it).
                 let (lookups, lookup_receiver) = mpsc::channel(WRITER_QUEUE);
-                tokio::spawn(lookup::run(db.clone(), lookup_receiver));
+                tokio::spawn(lookup::run(pool.clone(), lookup_receiver));
                 (Some(lookups), None)
             }
         };
@@ -406,7 +406,7 @@ impl Store {
             .checked_sub_signed(window)
             .unwrap_or(DateTime::UNIX_EPOCH);
         if let Some(reads) = &self.inner.reads {
-            let row = reads.last_agent(caller, to_millis(since))?;
+            let row = reads.last_agent(caller, to_millis(since)).await?;
             return Ok(agent_of(row));
         }
         if let Some(lookups) = &self.inner.lookups {
@@ -420,7 +420,7 @@ impl Store {
                 })
                 .await
                 .map_err(|_| StoreError::Closed)?;
-            return answer.await.map_err(|_| StoreError::Closed)?;
+            return Ok(agent_of(answer.await.map_err(|_| StoreError::Closed)??));
         }
         let row: Option<AgentRow> = with_read_pool!(&self.inner.db, |pool| {
             sqlx::query_as(sql::LAST_AGENT)
