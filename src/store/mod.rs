@@ -785,6 +785,9 @@ fn spawn_checkpointer(
     .map_err(|error| error.to_string())?;
     conn.busy_timeout(SQLITE_BUSY_TIMEOUT)
         .map_err(|error| error.to_string())?;
+    // A checkpoint copies frames from the WAL; it needs no page cache.
+    conn.pragma_update(None, "cache_size", -64)
+        .map_err(|error| error.to_string())?;
     let page_size: i64 = conn
         .query_row("PRAGMA page_size", [], |row| row.get(0))
         .map_err(|error| error.to_string())?;
