@@ -1,15 +1,15 @@
 //! Batched `last_agent` reads: one query for every lookup waiting.
 //!
 //! When the rules read `last_agent`, every `call.created` looks its caller
-//! up in the call history before deciding. One query per webhook costs
-//! more than the rest of the webhook together (each sqlx query is a round
-//! trip to a connection's worker thread, and on two cores that thread
-//! hand-off dominates), so lookups go through this task, as writes go
-//! through the group commit: it takes the first lookup, whatever else has
-//! arrived meanwhile (up to a bound), and answers them all from ONE query
-//! that finds the newest answered call of each distinct caller. When idle
-//! a lookup is a query of its own, so waiting never adds latency; under
-//! load the lookups that pile up during one query share the next.
+//! up in the call history before deciding. On PostgreSQL one query per
+//! webhook would be one round trip each, so lookups go through the task
+//! here, as writes go through the group commit: it takes the first
+//! lookup, whatever else has arrived meanwhile (up to a bound), and
+//! answers them all from ONE query that finds the newest answered call of
+//! each distinct caller. When idle a lookup is a query of its own, so
+//! waiting never adds latency; under load the lookups that pile up during
+//! one query share the next. SQLite batches the same way, with the same
+//! answer rules ([`reply_all`]), without a task (see `sqlite_reads`).
 //!
 //! What it must not do: answer with anything but what the one-by-one
 //! query ([`super::sql::LAST_AGENT`]) would: the newest answered call of

@@ -778,12 +778,7 @@ fn spawn_checkpointer(
     limit_bytes: u64,
     writer: std::sync::Weak<SqliteWriter>,
 ) -> Result<(), String> {
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|error| error.to_string())?;
-    conn.busy_timeout(SQLITE_BUSY_TIMEOUT)
+    let conn = open_rusqlite(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
         .map_err(|error| error.to_string())?;
     // A checkpoint copies frames from the WAL; it needs no page cache.
     conn.pragma_update(None, "cache_size", -64)
@@ -893,15 +888,25 @@ fn sqlite_pragmas(config: &StoreConfig) -> [(&'static str, String); 2] {
 /// (see `open_sqlite`).
 const WRITER_PRAGMA: (&str, &str) = ("wal_autocheckpoint", "0");
 
+/// A `rusqlite` connection to a store that `open_sqlite` opened (and
+/// migrated): used by one thread at a time (no SQLite mutex), waiting up
+/// to [`SQLITE_BUSY_TIMEOUT`] for a lock like the sqlx pools.
+fn open_rusqlite(
+    path: &Path,
+    access: rusqlite::OpenFlags,
+) -> rusqlite::Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        access | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(SQLITE_BUSY_TIMEOUT)?;
+    Ok(conn)
+}
+
 /// The writer's connection to a store that `open_sqlite` opened (and
 /// migrated), with the same settings as the sqlx pools.
 fn open_sqlite_writer(path: &Path, config: &StoreConfig) -> Result<rusqlite::Connection, String> {
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|error| error.to_string())?;
-    conn.busy_timeout(SQLITE_BUSY_TIMEOUT)
+    let conn = open_rusqlite(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
         .map_err(|error| error.to_string())?;
     for (name, value) in sqlite_pragmas(config) {
         conn.pragma_update(None, name, value)

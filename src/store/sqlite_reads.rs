@@ -18,13 +18,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use rusqlite::OptionalExtension;
 use tokio::sync::oneshot;
 
 use super::lookup::{self, Lookup, NewestAnswered, LOOKUP_BATCH};
-use super::{sql, AgentRow, StoreError, SQLITE_BUSY_TIMEOUT};
+use super::writer::lock;
+use super::{open_rusqlite, sql, AgentRow, StoreError};
 
 /// `last_agent` lookups on a SQLite store: inline when no read runs,
 /// batched behind it otherwise.
@@ -95,10 +96,6 @@ impl SqliteLookups {
             lookups.done_reading();
         });
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Connections kept for reuse; more are opened (and then closed) only
@@ -175,11 +172,7 @@ impl SqliteReads {
     }
 
     fn open(&self) -> rusqlite::Result<rusqlite::Connection> {
-        let conn = rusqlite::Connection::open_with_flags(
-            &self.path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(SQLITE_BUSY_TIMEOUT)?;
+        let conn = open_rusqlite(&self.path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         conn.pragma_update(None, "cache_size", READER_CACHE_KIB)?;
         Ok(conn)
     }

@@ -627,7 +627,7 @@ impl SqliteWriter {
 
 /// A poisoned lock only means a panic elsewhere mid-batch; the data it
 /// guards (a queue, a connection) is still sound.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
