@@ -20,6 +20,9 @@
 //! TCP with pre-formatted requests, so that it costs far less CPU than the
 //! server it measures on the same two cores.
 //!
+//! `bare` serves a handler that only parses the JSON body: the ceiling of
+//! axum on this machine, to read the service's figures against.
+//!
 //! `fake-aircall` answers what the service asks at start (ping, users,
 //! teams, tags, availabilities) and `204` to every transfer, counting them
 //! (`GET /stats`).
@@ -50,6 +53,12 @@ enum Command {
     /// Serve a fake Aircall API that answers fast.
     FakeAircall {
         #[arg(long, default_value = "127.0.0.1:9900")]
+        listen: SocketAddr,
+    },
+    /// The machine's ceiling: a bare axum handler that only parses the JSON
+    /// body, on the same runtime as `serve`, measured by the same `bench`.
+    Bare {
+        #[arg(long, default_value = "127.0.0.1:9910")]
         listen: SocketAddr,
     },
 }
@@ -99,6 +108,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .build()?;
             runtime.block_on(fake_aircall(listen))
         }
+        Command::Bare { listen } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(bare(listen)),
         Command::Bench(bench) => {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -106,6 +119,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             runtime.block_on(run_bench(bench))
         }
     }
+}
+
+async fn bare(listen: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
+    let app = Router::new().route(
+        "/aircall/calls",
+        post(|Json(body): Json<serde_json::Value>| async move {
+            Json(json!({"event": body.get("event")}))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    eprintln!("bare axum handler on http://{}", listener.local_addr()?);
+    axum::serve(listener, app).await?;
+    Ok(())
 }
 
 async fn fake_aircall(listen: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {

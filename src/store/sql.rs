@@ -2,7 +2,7 @@
 //! `$1`-style parameters, `ON CONFLICT`, and the same column types as far
 //! as these statements go). Every value is a bound parameter.
 
-/// The statements of one group commit. Each takes the whole batch's rows
+/// PostgreSQL's statements of one group commit. Each takes the whole batch's rows
 /// as ONE bound JSON array (`$1`, rows as positional arrays) and expands it
 /// in the database (`json_each` / `json_array_elements`): the statement
 /// text never changes, so it is prepared once, and binding one string
@@ -36,42 +36,49 @@ macro_rules! history_conflict {
     };
 }
 
-/// SQLite (`->>` gives SQL values of the JSON's own types). The `WHERE
-/// true` lets SQLite parse `SELECT ... ON CONFLICT`.
-pub(crate) const SQLITE_BATCH: BatchSql = BatchSql {
-    claims: "INSERT INTO call_claims \
+/// SQLite's statements of one group commit: one row each, executed once
+/// per row on a cached statement (in-process, a statement costs no round
+/// trip). `?N` parameters, numbered by N (SQLite numbers `$N` in order of
+/// appearance).
+pub(crate) struct SqliteRowSql {
+    /// `call_id, claimed_at, replica, deadline_at, action_count, state`:
+    /// changes one row if the claim is won, none if the call is claimed.
+    pub(crate) claim: &'static str,
+    /// The 15 columns of [`BatchSql::webhooks`], then the replica.
+    pub(crate) webhook: &'static str,
+    /// `call_id, caller, agent_id, agent_email, answered_at, event_at`.
+    pub(crate) history: &'static str,
+    /// The 8 columns of [`BatchSql::outcomes`], then the replica.
+    pub(crate) outcome: &'static str,
+    /// `call_id, n`: n more outcomes for the call's claim.
+    pub(crate) count: &'static str,
+    /// `call_id`: its transfer is about to be sent.
+    pub(crate) sending: &'static str,
+}
+
+pub(crate) const SQLITE_ROW: SqliteRowSql = SqliteRowSql {
+    claim: "INSERT INTO call_claims \
          (call_id, claimed_at, replica, deadline_at, action_count, outcome_count, state) \
-         SELECT value->>0, value->>1, $2, value->>2, value->>3, 0, value->>4 \
-         FROM json_each($1) WHERE true \
-         ON CONFLICT (call_id) DO NOTHING RETURNING call_id",
-    webhooks: "INSERT INTO webhooks \
+         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6) ON CONFLICT (call_id) DO NOTHING",
+    webhook: "INSERT INTO webhooks \
          (received_at, event, call_id, caller, number, disposition, revision, rule_name, \
           rule_file, rule_line, actions, call_started_at, contact_status, contact_detail, \
           decide_us, replica) \
-         SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, \
-           value->>7, value->>8, value->>9, value->>10, value->>11, value->>12, value->>13, \
-           value->>14, $2 FROM json_each($1)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     history: concat!(
         "INSERT INTO call_history \
          (call_id, caller, agent_id, agent_email, answered_at, event_at) \
-         SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5 \
-         FROM json_each($1) WHERE true",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         history_conflict!()
     ),
-    outcomes: "INSERT INTO action_outcomes \
+    outcome: "INSERT INTO action_outcomes \
          (call_id, recorded_at, action, target, status, reason, attempts, latency_us, replica) \
-         SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, \
-           value->>7, $2 FROM json_each($1)",
-    // `+state`: without the unary plus SQLite walks the `state` index,
-    // i.e. every unfinished claim, for each row of the batch (a batch
-    // cost that grows with the backlog); with it, one primary-key seek
-    // per row of the batch.
-    count: "UPDATE call_claims SET outcome_count = outcome_count + c.n, \
-           state = CASE WHEN outcome_count + c.n >= action_count THEN 'done' ELSE state END \
-         FROM (SELECT value->>0 AS call_id, value->>1 AS n FROM json_each($1)) AS c \
-         WHERE call_claims.call_id = c.call_id AND +call_claims.state IN ('pending', 'sending')",
-    sending: "UPDATE call_claims SET state = 'sending' \
-         WHERE call_id IN (SELECT value FROM json_each($1)) AND +state = 'pending'",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    // `+state`: a primary-key seek, never a walk of the `state` index.
+    count: "UPDATE call_claims SET outcome_count = outcome_count + ?2, \
+           state = CASE WHEN outcome_count + ?2 >= action_count THEN 'done' ELSE state END \
+         WHERE call_id = ?1 AND +state IN ('pending', 'sending')",
+    sending: "UPDATE call_claims SET state = 'sending' WHERE call_id = ?1 AND +state = 'pending'",
 };
 
 /// PostgreSQL (`->>` gives text: cast to the column's type).
