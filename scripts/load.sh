@@ -10,6 +10,8 @@
 # with the load generator (examples/load.rs `bench`: raw HTTP/1.1 keep-alive
 # connections, unique call ids, latency from the due time of each request):
 #
+#   0. a bare axum handler on the same machine (the targets assume
+#      about 120,000/s there; read the figures below against it)
 #   1. webhooks/s where no rule matches        (target >= 50,000/s)
 #   2. webhooks/s where a transfer is sent     (target >= 20,000/s)
 #   3. p99 acknowledgement latency at 5,000/s  (target < 2 ms)
@@ -96,6 +98,19 @@ bench() {
         'BEGIN { if (n > 0) printf "server CPU: %.1f µs per request (%.2f cores busy)\n", t / hz * 1e6 / (n * (d + 1) / d), t / hz / (d + 1) }'
 }
 transfers() { curl -s "http://127.0.0.1:$FAKE_PORT/stats" | sed 's/.*"transfers":\([0-9]*\).*/\1/'; }
+
+# The machine's ceiling, to read the figures against: the targets
+# assume a machine where this reaches about 120,000/s.
+BARE_PORT=${BARE_PORT:-18470}
+"$LOAD" bare --listen "127.0.0.1:$BARE_PORT" 2>/dev/null &
+BARE_PID=$!
+sleep 0.3
+echo "== 0. a bare axum handler that only parses the JSON body (the ceiling)"
+"$LOAD" bench --url "http://127.0.0.1:$BARE_PORT/aircall/calls" --token "$TOKEN" \
+    --duration "$DURATION" --connections "$CONNECTIONS" | grep -E '^(requests|latency)'
+kill "$BARE_PID"
+wait "$BARE_PID" 2>/dev/null || true
+echo
 
 echo "== 1. no rule matches, as fast as possible"
 bench --scenario no-match --connections "$CONNECTIONS" --first-id 1000000000

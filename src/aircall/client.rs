@@ -416,6 +416,11 @@ impl AircallClient {
             .timeout(config.request_timeout)
             // Credentials must never follow a redirect to another host.
             .redirect(reqwest::redirect::Policy::none())
+            // The dispatcher alone decides what is resent (transfers are
+            // not idempotent) and counts every attempt against the rate
+            // limit: reqwest's own retries (HTTP/2 refusals) would be
+            // attempts nobody counted, and cost a request clone each.
+            .retry(reqwest::retry::never())
             .build()
             .map_err(|error| ClientBuildError::Http(error.to_string()))?;
         Ok(AircallClient {
