@@ -769,10 +769,11 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(25);
 /// Under sustained load PASSIVE never catches up with the writer, so the
 /// WAL is never started over and grows without bound (1.4 GB after 11 s
 /// at 18,000 webhooks/s). Once it holds more than `limit_bytes`, this
-/// asks the writer to restart the WAL between two commits (see
-/// `SqliteWriter`): a RESTART checkpoint from here would have to win the
-/// write lock from a writer that takes it back after every commit, and
-/// starves. Ends when the writer is closed or dropped.
+/// asks the writer to restart the WAL at its next commit, and stays out
+/// of its way until that is done (see `writer::checkpoint_all`): a
+/// RESTART checkpoint from here would have to win the write lock from a
+/// writer that takes it back after every commit, and starves. Ends when
+/// the writer is closed or dropped.
 fn spawn_checkpointer(
     path: &Path,
     limit_bytes: u64,
@@ -795,6 +796,11 @@ fn spawn_checkpointer(
             let Some(writer) = writer.upgrade().filter(|writer| !writer.is_closed()) else {
                 return;
             };
+            if writer.restart_pending() {
+                // The writer restarts the WAL at its next commit; a
+                // checkpoint beside it would make that fail.
+                continue;
+            }
             // (busy, frames in the WAL, frames copied back)
             let checkpoint = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
                 row.get::<_, i64>(1)

@@ -634,10 +634,10 @@ impl SqliteWriter {
         self.closed.load(Ordering::SeqCst)
     }
 
-    /// Asks for the WAL to be started over after the running (or next)
-    /// commit; see [`SqliteWriter::restart_wal`].
+    /// Asks for the WAL to be started over at the next commit; see
+    /// [`checkpoint_all`].
     pub(crate) fn restart_wal_soon(&self) {
-        self.restart_wal.store(true, Ordering::Relaxed);
+        self.restart_wal.store(true, Ordering::SeqCst);
     }
 
     /// Spawns the committer unless one is on its way (it will see what
@@ -673,16 +673,22 @@ impl SqliteWriter {
         };
         if !batch.is_empty() {
             let started = Instant::now();
-            let result = write_sqlite_batch(&mut lock(&self.conn), &self.config.replica, &batch);
+            let mut conn = lock(&self.conn);
+            let restarting = self.restart_wal.load(Ordering::SeqCst) && checkpoint_all(&conn);
+            let result = write_sqlite_batch(&mut conn, &self.config.replica, &batch);
+            if restarting {
+                // Done, or (rarely) not, if a reader held the WAL at
+                // that instant: then the checkpointer finds it over its
+                // limit again and asks anew.
+                self.restart_wal.store(false, Ordering::SeqCst);
+            }
+            drop(conn);
             answer(
                 &mut batch,
                 result.map_err(|e| e.to_string()),
                 started,
                 &self.stats,
             );
-        }
-        if self.restart_wal.swap(false, Ordering::Relaxed) {
-            self.restart_wal();
         }
         self.committing.store(false, Ordering::SeqCst);
         // A command queued after the batch was taken found the flag set
@@ -691,38 +697,35 @@ impl SqliteWriter {
             self.commit_queued();
         }
     }
+
+    /// Whether a WAL restart is asked for and not yet done: the
+    /// checkpointer then leaves the WAL to the writer (see
+    /// [`checkpoint_all`]).
+    pub(crate) fn restart_pending(&self) -> bool {
+        self.restart_wal.load(Ordering::SeqCst)
+    }
 }
 
-impl SqliteWriter {
-    /// Copies what the background checkpoints have not yet copied back
-    /// into the database, so that the next commit starts the WAL over
-    /// (truncated to `journal_size_limit`). Runs between two commits, after the batch
-    /// was answered: it holds up the next commit for one small copy and
-    /// its fsyncs, which is rare (once per `wal_limit_mb` of WAL).
-    fn restart_wal(&self) {
-        let conn = lock(&self.conn);
-        // The first column is 1 when the checkpoint could not finish: the
-        // background checkpoint held the checkpoint lock (SQLite does not
-        // wait for that one). Then the WAL was not started over: try again
-        // after the next commit rather than at the checkpointer's next
-        // tick, when it may well be busy again (under sustained writes it
-        // nearly always is, and the WAL grew unbounded).
-        let restarted = conn
-            .query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| {
-                row.get::<_, i64>(0)
-            })
-            .and_then(|busy| {
-                // The reset happens at the start of the next write
-                // transaction; make it now, while nothing waits.
-                conn.execute_batch("BEGIN IMMEDIATE; COMMIT;")?;
-                Ok(busy == 0)
-            });
-        match restarted {
-            Ok(true) => {}
-            Ok(false) => self.restart_wal_soon(),
-            Err(error) => {
-                tracing::warn!(%error, "restarting the WAL failed; retried when it grows again");
-            }
+/// Starts the WAL over, the one way that works under sustained writes: a
+/// RESTART checkpoint copies what the background checkpoints have not yet
+/// copied back and waits for readers to leave the WAL; then the next
+/// commit, the batch right after it on the same connection, writes its
+/// first frame at the start of the WAL (truncated to `journal_size_limit`).
+/// Nothing may come between: the checkpointer skips its ticks while a
+/// restart is pending, as a checkpoint running beside either step makes
+/// it fail without a word (SQLite does not wait for the checkpoint lock,
+/// and the reset needs the WAL's reader slots). Returns whether the
+/// checkpoint finished. It holds up one batch for a small copy and its
+/// fsyncs, once per `wal_limit_mb` of WAL.
+fn checkpoint_all(conn: &rusqlite::Connection) -> bool {
+    // The first column is 1 when the checkpoint could not finish.
+    match conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| {
+        row.get::<_, i64>(0)
+    }) {
+        Ok(busy) => busy == 0,
+        Err(error) => {
+            tracing::warn!(%error, "restarting the WAL failed; retried after the next commit");
+            false
         }
     }
 }
