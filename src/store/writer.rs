@@ -2,8 +2,9 @@
 //!
 //! A webhook may be acknowledged only once its record is durable, and one
 //! commit per webhook would cap intake at the disk's commit rate. So every
-//! write goes to the writer (on SQLite, whoever finds no commit running:
-//! see [`SqliteWriter`]; on PostgreSQL a task, through a channel); it takes the first command,
+//! write goes to the writer (on SQLite, a task spawned by whoever finds
+//! none on its way: see [`SqliteWriter`]; on PostgreSQL a task, through a
+//! channel); it takes the first command,
 //! collects whatever else arrives within `commit_wait` (or until
 //! `commit_batch` commands), runs them all in ONE transaction, and only
 //! then answers each waiting request. Claims are taken in call-id order so
@@ -41,7 +42,7 @@ async fn write_postgres_batch(
     let mut claims = rows.unclaimed();
     if !rows.claim_order.is_empty() {
         let won: Vec<(i64,)> = sqlx::query_as(statements.claims)
-            .bind(rows.claims_json())
+            .bind(json(&rows.claim_rows()))
             .bind(replica)
             .fetch_all(&mut *conn)
             .await?;
@@ -107,40 +108,32 @@ fn write_sqlite_batch(
         rows.settle_claims(&mut claims, won);
     }
     if !rows.records.is_empty() {
-        let mut insert = tx.prepare_cached(statements.webhook)?;
-        for row in rows.webhook_rows(&claims) {
-            insert.execute((
+        let webhooks = rows.webhook_rows(&claims).into_iter().map(|row| {
+            (
                 row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9, row.10,
                 row.11, row.12, row.13, row.14, replica,
-            ))?;
-        }
+            )
+        });
+        execute_each(&tx, statements.webhook, webhooks)?;
     }
     if let Some(history) = rows.history_rows() {
-        let mut upsert = tx.prepare_cached(statements.history)?;
-        for row in history {
-            upsert.execute(row)?;
-        }
+        execute_each(&tx, statements.history, history)?;
     }
     if !rows.outcomes.is_empty() {
-        let mut insert = tx.prepare_cached(statements.outcome)?;
-        for row in rows.outcome_rows() {
-            insert.execute((
+        let outcomes = rows.outcome_rows().into_iter().map(|row| {
+            (
                 row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, replica,
-            ))?;
-        }
+            )
+        });
+        execute_each(&tx, statements.outcome, outcomes)?;
     }
     if let Some(counts) = rows.counts() {
-        let mut count = tx.prepare_cached(statements.count)?;
-        for row in counts {
-            count.execute(row)?;
-        }
+        execute_each(&tx, statements.count, counts)?;
     }
     // The transfers about to be sent, after a crash never sent again.
     if !rows.sending.is_empty() {
-        let mut sending = tx.prepare_cached(statements.sending)?;
-        for &call_id in &rows.sending {
-            sending.execute((call_id,))?;
-        }
+        let sending = rows.sending.iter().map(|&call_id| (call_id,));
+        execute_each(&tx, statements.sending, sending)?;
     }
     for &call_id in &rows.released {
         for statement in [sql::RELEASE_CLAIM, sql::MARK_REJECTED] {
@@ -150,6 +143,19 @@ fn write_sqlite_batch(
     }
     tx.commit()?;
     Ok(claims)
+}
+
+/// Executes `sql` once per row, on one cached statement.
+fn execute_each<P: rusqlite::Params>(
+    tx: &rusqlite::Transaction<'_>,
+    sql: &str,
+    rows: impl IntoIterator<Item = P>,
+) -> rusqlite::Result<()> {
+    let mut statement = tx.prepare_cached(sql)?;
+    for row in rows {
+        statement.execute(row)?;
+    }
+    Ok(())
 }
 
 /// One statement of a batch and what it binds.
@@ -271,10 +277,6 @@ impl<'a> BatchRows<'a> {
                 won.remove(at);
             }
         }
-    }
-
-    fn claims_json(&self) -> String {
-        json(&self.claim_rows())
     }
 
     /// The claims asked for, in call-id order.
@@ -558,7 +560,8 @@ pub(crate) async fn run_postgres(
 /// arrive during a commit form the next batch.
 pub(crate) struct SqliteWriter {
     queue: Mutex<Vec<Command>>,
-    /// Set while a committer runs; taken by `swap`, so there is at most one.
+    /// Set from when a committer is spawned until it is done; taken by
+    /// `swap`, so there is at most one.
     committing: AtomicBool,
     /// Set by [`SqliteWriter::close`]: later commands are refused.
     closed: AtomicBool,
