@@ -15,6 +15,7 @@ pub mod contacts;
 pub mod lang;
 pub mod loader;
 pub mod metrics;
+pub mod recent;
 pub mod reload;
 pub mod server;
 pub mod store;

@@ -23,7 +23,6 @@
 //! What it must not do: block the caller of `try_submit`, retry a request
 //! that may have taken effect, or send anything in dry-run.
 
-use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -39,6 +38,7 @@ use super::directory::Directory;
 use super::presence::PresenceBook;
 use crate::lang::outcome::{RuleRef, Skipped};
 use crate::lang::{Action, Decision, Presence, Target};
+use crate::recent::RecentIds;
 
 /// Dispatcher settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +55,8 @@ pub struct DispatchConfig {
     /// Pause before re-sending after a refused connection; doubles.
     pub retry_backoff: Duration,
     /// Call ids remembered to refuse duplicates (for the deadline, at most
-    /// this many: the oldest is forgotten first, so a flood stays bounded).
+    /// this many, rounded up to a multiple of nine: the oldest are
+    /// forgotten first, so a flood stays bounded; see [`RecentIds`]).
     pub remembered_calls: usize,
 }
 
@@ -244,60 +245,6 @@ struct JobInfo {
     rule: Option<RuleRef>,
 }
 
-/// Call ids submitted recently, to refuse a second job for the same call.
-/// Entries live as long as a job can (the deadline: a later redelivery is
-/// expired anyway) and at most `limit` are kept.
-struct RecentCalls {
-    window: Duration,
-    limit: usize,
-    seen: HashMap<i64, Instant>,
-    order: VecDeque<(Instant, i64)>,
-}
-
-impl RecentCalls {
-    fn new(window: Duration, limit: usize) -> RecentCalls {
-        RecentCalls {
-            window,
-            limit: limit.max(1),
-            seen: HashMap::new(),
-            order: VecDeque::new(),
-        }
-    }
-
-    fn prune(&mut self, now: Instant) {
-        while let Some(&(at, call)) = self.order.front() {
-            if now.saturating_duration_since(at) < self.window {
-                break;
-            }
-            self.order.pop_front();
-            if self.seen.get(&call) == Some(&at) {
-                self.seen.remove(&call);
-            }
-        }
-    }
-
-    fn contains(&self, call: i64) -> bool {
-        self.seen.contains_key(&call)
-    }
-
-    fn insert(&mut self, call: i64, now: Instant) {
-        while self.seen.len() >= self.limit {
-            let Some((at, oldest)) = self.order.pop_front() else {
-                break;
-            };
-            if self.seen.get(&oldest) == Some(&at) {
-                self.seen.remove(&oldest);
-            }
-        }
-        self.seen.insert(call, now);
-        self.order.push_back((now, call));
-    }
-
-    fn remove(&mut self, call: i64) {
-        self.seen.remove(&call);
-    }
-}
-
 /// State shared by the handle and the workers.
 struct Shared {
     config: DispatchConfig,
@@ -312,7 +259,10 @@ struct Shared {
 }
 
 struct Admission {
-    recent: RecentCalls,
+    /// Call ids submitted recently, to refuse a second job for the same
+    /// call. They are remembered as long as a job can live (the deadline:
+    /// a later redelivery is expired anyway).
+    recent: RecentIds,
     closing: bool,
 }
 
@@ -373,7 +323,7 @@ impl Dispatcher {
         Dispatcher {
             shared: Arc::new(Shared {
                 admission: Mutex::new(Admission {
-                    recent: RecentCalls::new(config.deadline, config.remembered_calls),
+                    recent: RecentIds::new(config.deadline, config.remembered_calls),
                     closing: false,
                 }),
                 config,
@@ -422,7 +372,7 @@ impl Dispatcher {
                 shutting_down: true,
             });
         }
-        admission.recent.prune(now);
+        admission.recent.expire(now.into_std());
         if admission.recent.contains(job.call_id) {
             drop(admission);
             for action in &job.decision.actions {
@@ -445,7 +395,7 @@ impl Dispatcher {
             }
             return Ok(());
         }
-        admission.recent.insert(job.call_id, now);
+        admission.recent.insert(job.call_id, now.into_std());
         let queued = Queued {
             job,
             submitted: now,
@@ -894,42 +844,5 @@ impl Worker {
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn recent_calls_forget_after_the_window() {
-        let mut recent = RecentCalls::new(Duration::from_secs(30), 10);
-        recent.insert(1, Instant::now());
-        tokio::time::advance(Duration::from_secs(29)).await;
-        recent.prune(Instant::now());
-        assert!(recent.contains(1));
-        tokio::time::advance(Duration::from_secs(1)).await;
-        recent.prune(Instant::now());
-        assert!(!recent.contains(1));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn recent_calls_stay_bounded_forgetting_the_oldest() {
-        let mut recent = RecentCalls::new(Duration::from_secs(30), 3);
-        for call in 1..=5 {
-            recent.insert(call, Instant::now());
-        }
-        assert_eq!(recent.seen.len(), 3);
-        assert!(!recent.contains(1) && !recent.contains(2));
-        assert!((3..=5).all(|call| recent.contains(call)));
-        // A removed call leaves a stale entry that eviction steps over.
-        recent.remove(4);
-        recent.insert(6, Instant::now());
-        recent.insert(7, Instant::now());
-        assert_eq!(recent.seen.len(), 3);
-        assert!(recent.contains(5) && recent.contains(6) && recent.contains(7));
-        recent.insert(8, Instant::now());
-        assert_eq!(recent.seen.len(), 3);
-        assert!(!recent.contains(5) && recent.contains(8));
     }
 }

@@ -4,72 +4,39 @@
 //! parent and the child number of an IVR receives the same `call.created`
 //! twice (same `data.id`). [`SeenCalls`] remembers call ids for a time
 //! window, bounded in size so that a flood cannot exhaust memory: when a
-//! shard is full its oldest entry is forgotten first. (The dispatcher also
+//! shard is full its oldest ids are forgotten first (see [`RecentIds`]). (The dispatcher also
 //! refuses a second job for a call; this set is the first line, which also
 //! saves evaluating the duplicate.)
 //!
 //! The set is sharded by call id so that concurrent webhooks rarely wait
 //! on the same lock. It knows nothing about HTTP or rules.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+use crate::recent::RecentIds;
 
 const SHARDS: usize = 16;
 
 /// A bounded, time-limited set of call ids.
 #[derive(Debug)]
 pub struct SeenCalls {
-    window: Duration,
-    per_shard: usize,
-    shards: Vec<Mutex<Shard>>,
-}
-
-#[derive(Debug, Default)]
-struct Shard {
-    /// Call id -> when it was inserted.
-    seen: HashMap<i64, Instant>,
-    /// Insertion order, for expiry and eviction.
-    order: VecDeque<(Instant, i64)>,
-}
-
-impl Shard {
-    fn expire(&mut self, now: Instant, window: Duration) {
-        while let Some(&(at, id)) = self.order.front() {
-            if now.saturating_duration_since(at) < window {
-                break;
-            }
-            self.order.pop_front();
-            self.forget_if_at(id, at);
-        }
-    }
-
-    fn evict_oldest(&mut self) {
-        if let Some((at, id)) = self.order.pop_front() {
-            self.forget_if_at(id, at);
-        }
-    }
-
-    /// Removes `id` only if this queue entry is its current one (an id
-    /// removed and inserted again has a newer entry further back).
-    fn forget_if_at(&mut self, id: i64, at: Instant) {
-        if self.seen.get(&id) == Some(&at) {
-            self.seen.remove(&id);
-        }
-    }
+    shards: Vec<Mutex<RecentIds>>,
 }
 
 impl SeenCalls {
-    /// Remembers ids for `window`, at most about `capacity` of them.
+    /// Remembers ids for `window` (up to an eighth longer), at most about
+    /// `capacity` of them.
     pub fn new(window: Duration, capacity: usize) -> SeenCalls {
+        let per_shard = capacity.div_ceil(SHARDS).max(1);
         SeenCalls {
-            window,
-            per_shard: capacity.div_ceil(SHARDS).max(1),
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(RecentIds::new(window, per_shard)))
+                .collect(),
         }
     }
 
-    fn shard(&self, id: i64) -> std::sync::MutexGuard<'_, Shard> {
+    fn shard(&self, id: i64) -> std::sync::MutexGuard<'_, RecentIds> {
         // Call ids are sequential; the low bits spread them evenly.
         let index = (id.unsigned_abs() % SHARDS as u64) as usize;
         self.shards[index]
@@ -84,36 +51,20 @@ impl SeenCalls {
 
     /// [`SeenCalls::insert`] at a given time (tests).
     pub fn insert_at(&self, id: i64, now: Instant) -> bool {
-        let mut shard = self.shard(id);
-        shard.expire(now, self.window);
-        if shard.seen.contains_key(&id) {
-            return false;
-        }
-        while shard.seen.len() >= self.per_shard {
-            shard.evict_oldest();
-        }
-        shard.seen.insert(id, now);
-        shard.order.push_back((now, id));
-        true
+        self.shard(id).insert(id, now)
     }
 
     /// Forgets `id`, so that a redelivery is handled as new (used when the
     /// first delivery could not be queued and was answered 503).
     pub fn remove(&self, id: i64) {
-        self.shard(id).seen.remove(&id);
+        self.shard(id).remove(id);
     }
 
     /// How many ids are remembered.
     pub fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|shard| {
-                shard
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .seen
-                    .len()
-            })
+            .map(|shard| shard.lock().unwrap_or_else(PoisonError::into_inner).len())
             .sum()
     }
 
@@ -142,18 +93,21 @@ mod tests {
         let seen = SeenCalls::new(Duration::from_secs(10), 1000);
         let start = Instant::now();
         assert!(seen.insert_at(7, start));
-        assert!(!seen.insert_at(7, start + Duration::from_secs(9)));
-        assert!(seen.insert_at(7, start + Duration::from_secs(10)));
+        assert!(!seen.insert_at(7, start + Duration::from_secs(10)));
+        assert!(seen.insert_at(7, start + Duration::from_millis(11_250)));
     }
 
     #[test]
     fn size_is_bounded() {
-        let seen = SeenCalls::new(Duration::from_secs(3600), 160);
+        // 90 a shard: nine generations of ten.
+        let seen = SeenCalls::new(Duration::from_secs(3600), 16 * 90);
         let start = Instant::now();
         for id in 0..10_000 {
             assert!(seen.insert_at(id, start));
         }
-        assert!(seen.len() <= 160, "{}", seen.len());
+        // Full but for the generation being filled in each shard.
+        let len = seen.len();
+        assert!((16 * 80..=16 * 90).contains(&len), "{len}");
         // The most recent ids are still known.
         assert!(!seen.insert_at(9_999, start));
     }
@@ -165,7 +119,7 @@ mod tests {
         assert!(seen.insert_at(5, start));
         seen.remove(5);
         assert!(seen.insert_at(5, start + Duration::from_secs(5)));
-        // The first entry expires at +10 s; the second must still hold.
-        assert!(!seen.insert_at(5, start + Duration::from_secs(11)));
+        // The first entry is forgotten by +11.25 s; the second must hold.
+        assert!(!seen.insert_at(5, start + Duration::from_secs(12)));
     }
 }
