@@ -275,6 +275,49 @@ async fn sqlite_history_from_webhook_sequences() {
     sequences_build_the_right_history(store).await;
 }
 
+/// On SQLite a caller with no history is answered without a read (the
+/// store keeps a filter of the callers in `call_history`); one with a
+/// history is always read, before and after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_reads_history_only_for_callers_who_may_have_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let skipped = |store: &Store| store.stats().history_reads_skipped;
+    let store = sqlite_store(dir.path(), &test_config("h")).await;
+    assert_eq!(last(&store, "+33176360695", T0).await, None);
+    assert_eq!(skipped(&store), 1);
+    deliver(
+        &store,
+        &call_event(
+            "call.answered",
+            1,
+            "+33 1 76 36 06 95",
+            Some((101, "alice@example.com")),
+            Some(T0),
+            T0,
+        ),
+    )
+    .await;
+    // Known now: read, and found.
+    assert_eq!(
+        last(&store, "+33176360695", T0 + 60).await,
+        agent(101, "alice@example.com")
+    );
+    assert_eq!(skipped(&store), 1);
+    assert_eq!(last(&store, "+442079460958", T0 + 60).await, None);
+    assert_eq!(skipped(&store), 2);
+    store.close().await;
+
+    // A new process learns the callers from the table.
+    let store = sqlite_store(dir.path(), &test_config("h")).await;
+    assert_eq!(
+        last(&store, "+33176360695", T0 + 120).await,
+        agent(101, "alice@example.com")
+    );
+    assert_eq!(last(&store, "+442079460958", T0 + 120).await, None);
+    assert_eq!(skipped(&store), 1);
+    store.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_history_from_webhook_sequences() {
     let Some(db) = TestDb::postgres("postgres_history_from_webhook_sequences").await else {

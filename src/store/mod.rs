@@ -15,12 +15,14 @@
 //! - Action outcomes arrive later ([`Store::record_outcome`]); a claim
 //!   whose outcomes are not all in is unfinished, and [`Store::recover`]
 //!   finds them after a crash.
-//! - `last_agent` reads the history ([`Store::last_agent`]); `switchboard
+//! - `last_agent` reads the history ([`Store::last_agent`]; on SQLite not
+//!   for a caller the `callers` filter says has none); `switchboard
 //!   decisions` and `GET /decisions` read the log ([`Store::decisions`]).
 //!
 //! What it must not do: build SQL from input (every value is bound), or
 //! answer a record before it is durable.
 
+mod callers;
 pub mod config;
 pub mod dispatch;
 pub mod history;
@@ -33,7 +35,7 @@ pub mod writer;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -161,6 +163,9 @@ pub struct StoreStats {
     pub mean_batch: f64,
     /// Mean time to commit a batch, in microseconds.
     pub mean_commit_us: f64,
+    /// `last_agent` lookups answered without a read: the caller surely
+    /// has no history (SQLite; see `callers`).
+    pub history_reads_skipped: u64,
 }
 
 /// Where commands for the writer go.
@@ -183,6 +188,10 @@ struct Inner {
     /// SQLite: `last_agent` reads on the caller's thread, batched when
     /// they overlap (absent on a read-only store).
     reads: Option<Arc<sqlite_reads::SqliteLookups>>,
+    /// SQLite: the callers that may have a history, so that the others'
+    /// `last_agent` needs no read (absent on a read-only store).
+    callers: Option<callers::CallersWithHistory>,
+    history_reads_skipped: AtomicU64,
     stats: Arc<WriterStats>,
     /// The PostgreSQL writer's task (SQLite's has none).
     writer_task: std::sync::Mutex<Option<JoinHandle<()>>>,
@@ -253,13 +262,25 @@ impl Store {
                 (Writer::Postgres(sender), Some(task))
             }
         };
-        let (lookups, reads) = match &db {
-            Db::Sqlite { path, .. } => (None, Some(sqlite_reads::SqliteLookups::new(path))),
+        let (lookups, reads, callers) = match &db {
+            Db::Sqlite { path, .. } => {
+                let callers = open_rusqlite(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                    .and_then(|conn| callers::CallersWithHistory::load(&conn))
+                    .map_err(|error| StoreError::Open {
+                        location: shown.clone(),
+                        message: format!("cannot read the call history: {error}"),
+                    })?;
+                (
+                    None,
+                    Some(sqlite_reads::SqliteLookups::new(path)),
+                    Some(callers),
+                )
+            }
             Db::Postgres(pool) => {
                 // Ends when the store is dropped (its sender with it).
                 let (lookups, lookup_receiver) = mpsc::channel(WRITER_QUEUE);
                 tokio::spawn(lookup::run(pool.clone(), lookup_receiver));
-                (Some(lookups), None)
+                (Some(lookups), None, None)
             }
         };
         Ok(Store {
@@ -271,6 +292,8 @@ impl Store {
                 writer: Some(writer),
                 lookups,
                 reads,
+                callers,
+                history_reads_skipped: AtomicU64::new(0),
                 stats,
                 writer_task: std::sync::Mutex::new(task),
             }),
@@ -303,6 +326,8 @@ impl Store {
                 writer: None,
                 lookups: None,
                 reads: None,
+                callers: None,
+                history_reads_skipped: AtomicU64::new(0),
                 stats: Arc::new(WriterStats::default()),
                 writer_task: std::sync::Mutex::new(None),
             }),
@@ -337,6 +362,11 @@ impl Store {
     /// Writes a record (and takes its claim, if it asks for one); returns
     /// once it is durable. An error means it is not: do not acknowledge.
     pub async fn record(&self, record: WebhookRecord) -> Result<Committed, StoreError> {
+        if let (Some(callers), Some(entry)) = (&self.inner.callers, &record.history) {
+            // Before the row can be committed: a `last_agent` that comes
+            // after the commit must not skip its read.
+            callers.note(&entry.caller);
+        }
         let (reply, answer) = oneshot::channel();
         self.submit(Command::Record {
             record: Box::new(record),
@@ -406,6 +436,17 @@ impl Store {
             .checked_sub_signed(window)
             .unwrap_or(DateTime::UNIX_EPOCH);
         if let Some(reads) = &self.inner.reads {
+            let surely_none = self
+                .inner
+                .callers
+                .as_ref()
+                .is_some_and(|callers| !callers.may_have_history(caller));
+            if surely_none {
+                self.inner
+                    .history_reads_skipped
+                    .fetch_add(1, Ordering::Relaxed);
+                return Ok(None);
+            }
             let row = reads.last_agent(caller, to_millis(since)).await?;
             return Ok(agent_of(row));
         }
@@ -629,6 +670,7 @@ impl Store {
             dropped_outcomes: get(&s.dropped_outcomes),
             mean_batch,
             mean_commit_us,
+            history_reads_skipped: get(&self.inner.history_reads_skipped),
         }
     }
 
