@@ -461,6 +461,38 @@ async fn sqlite_store_is_created_on_demand_in_wal_mode() {
     reader.close().await;
 }
 
+/// One process writes a SQLite file: a second writer is refused with a
+/// message that says what to do, readers are not, and closing the first
+/// lets another writer in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_has_one_writer_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = switchboard::store::StateLocation::Sqlite(dir.path().join("state.db"));
+    let first = Store::open(&location, &StoreConfig::default())
+        .await
+        .unwrap();
+    let refused = Store::open(&location, &StoreConfig::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("another process is writing it") && refused.contains("state.db.lock"),
+        "{refused}"
+    );
+    let reader = Store::open_existing(&location).await.unwrap();
+    assert!(reader
+        .decisions(&DecisionQuery::default())
+        .await
+        .unwrap()
+        .is_empty());
+    reader.close().await;
+    first.close().await;
+    let second = Store::open(&location, &StoreConfig::default())
+        .await
+        .unwrap();
+    second.close().await;
+}
+
 /// A store made by the first schema keeps its records and claims through
 /// the later migrations (tables rebuilt without `AUTOINCREMENT`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

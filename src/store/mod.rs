@@ -192,6 +192,9 @@ struct Inner {
     /// `last_agent` needs no read (absent on a read-only store).
     callers: Option<callers::CallersWithHistory>,
     history_reads_skipped: AtomicU64,
+    /// SQLite: the lock that makes this process the file's only writer
+    /// (see [`lock_sqlite`]), released by [`Store::close`].
+    sqlite_lock: std::sync::Mutex<Option<std::fs::File>>,
     stats: Arc<WriterStats>,
     /// The PostgreSQL writer's task (SQLite's has none).
     writer_task: std::sync::Mutex<Option<JoinHandle<()>>>,
@@ -217,9 +220,12 @@ impl Store {
     /// starts the writer. Call inside a tokio runtime.
     pub async fn open(location: &StateLocation, config: &StoreConfig) -> Result<Store, StoreError> {
         let shown = location.to_string();
-        let db = match location {
-            StateLocation::Sqlite(path) => open_sqlite(path, config, true).await?,
-            StateLocation::Postgres(url) => open_postgres(url, config).await?,
+        let (db, sqlite_lock) = match location {
+            StateLocation::Sqlite(path) => {
+                let db = open_sqlite(path, config, true).await?;
+                (db, Some(lock_sqlite(path)?))
+            }
+            StateLocation::Postgres(url) => (open_postgres(url, config).await?, None),
         };
         let migrated = match &db {
             Db::Sqlite { write, .. } => sqlx::migrate!("./migrations/sqlite").run(write).await,
@@ -294,6 +300,7 @@ impl Store {
                 reads,
                 callers,
                 history_reads_skipped: AtomicU64::new(0),
+                sqlite_lock: std::sync::Mutex::new(sqlite_lock),
                 stats,
                 writer_task: std::sync::Mutex::new(task),
             }),
@@ -328,6 +335,7 @@ impl Store {
                 reads: None,
                 callers: None,
                 history_reads_skipped: AtomicU64::new(0),
+                sqlite_lock: std::sync::Mutex::new(None),
                 stats: Arc::new(WriterStats::default()),
                 writer_task: std::sync::Mutex::new(None),
             }),
@@ -696,6 +704,47 @@ impl Store {
                 write.close().await;
             }
             Db::Postgres(pool) => pool.close().await,
+        }
+        // Another process may write the file now.
+        drop(
+            self.inner
+                .sqlite_lock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take(),
+        );
+    }
+}
+
+/// Makes this process the only writer of the SQLite file at `path`: takes
+/// an exclusive lock on `PATH.lock`, held until the store is closed (or
+/// the process ends, however it ends). Two `serve`s writing one file would
+/// each miss the other's call history (see `callers`); replicas share
+/// PostgreSQL instead. A file of its own, not the database: closing a
+/// second descriptor of the database would drop SQLite's own locks.
+fn lock_sqlite(path: &Path) -> Result<std::fs::File, StoreError> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    let error = |message: String| StoreError::Open {
+        location: format!("sqlite:{}", path.display()),
+        message,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| error(format!("cannot open {}: {e}", lock_path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(error(format!(
+            "another process is writing it ({} is locked); run one `serve` per SQLite \
+             file, or share a PostgreSQL store between replicas",
+            lock_path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(error(format!("cannot lock {}: {e}", lock_path.display())))
         }
     }
 }
