@@ -4,73 +4,22 @@
 //! or accounted for (sent, or unknown when it was being sent at the
 //! crash), never sent twice.
 
-#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
+#![expect(clippy::unwrap_used, reason = "tests")]
 #![cfg(unix)]
 
 mod serve_support;
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use serve_support::process::ServeProcess;
 use serve_support::{call_created, fake_aircall, RulesDir, API_ID, API_TOKEN, WEBHOOK_TOKEN};
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, ResponseTemplate};
 
 const RULES: &str = "rule \"UK\"\nwhen caller starts with \"+44\"\ntransfer to \"+33176360695\"\n";
-
-/// The binary, serving until killed; its address from its first log line.
-struct Service {
-    child: Child,
-    base: String,
-}
-
-impl Service {
-    fn start(config: &std::path::Path) -> Service {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(["serve", "--config", &config.display().to_string()])
-            .args(["--listen", "127.0.0.1:0"])
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (sender, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let _ = sender.send(line);
-            }
-        });
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let wait = deadline.saturating_duration_since(std::time::Instant::now());
-            let Ok(line) = lines.recv_timeout(wait) else {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the service did not say where it listens");
-            };
-            if let Some(at) = line.find("listening on http://") {
-                let rest = &line[at + "listening on http://".len()..];
-                let address = rest.split('/').next().unwrap_or_default().to_owned();
-                return Service {
-                    child,
-                    base: format!("http://{address}"),
-                };
-            }
-        }
-    }
-
-    fn kill_9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_under_load_loses_no_acknowledged_webhook() {
@@ -97,7 +46,7 @@ async fn kill_9_under_load_loses_no_acknowledged_webhook() {
     )
     .unwrap();
 
-    let service = Service::start(&config);
+    let service = ServeProcess::start(&["--config", &config.display().to_string()]);
     let base = service.base.clone();
     let acknowledged: Arc<Mutex<Vec<(i64, bool)>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
@@ -189,7 +138,7 @@ async fn kill_9_under_load_loses_no_acknowledged_webhook() {
     );
 
     // Restart: what was decided and not done is carried out now.
-    let service = Service::start(&config);
+    let service = ServeProcess::start(&["--config", &config.display().to_string()]);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let outcomes: Vec<(i64, String)> =

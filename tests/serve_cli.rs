@@ -6,22 +6,15 @@
 
 mod serve_support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::json;
+use serve_support::process::{switchboard, ServeProcess};
 use serve_support::*;
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-fn switchboard() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-    command.env("RUST_LOG", "info").env_remove("NO_COLOR");
-    command
-}
 
 /// Runs `serve` to completion (for start-up failures).
 fn serve_fails(args: &[&str]) -> (i32, String) {
@@ -45,106 +38,6 @@ fn write_config(dir: &Path, yaml: &str) -> String {
     let path = dir.join("switchboard.yaml");
     std::fs::write(&path, yaml).unwrap();
     path.display().to_string()
-}
-
-/// A running `serve` process and its stderr lines.
-struct Process {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-    base: String,
-}
-
-impl Process {
-    /// Starts `serve` on 127.0.0.1:0 and waits for its "listening" line.
-    fn start(args: &[&str]) -> Process {
-        let mut child = switchboard()
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (sender, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut process = Process {
-            child,
-            lines,
-            seen: Vec::new(),
-            base: String::new(),
-        };
-        let line = process.wait_for_line("listening on http://");
-        let address = line
-            .split("listening on http://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .unwrap();
-        process.base = format!("http://{address}");
-        process
-    }
-
-    /// Waits (up to 10 s) for a stderr line containing `needle`.
-    fn wait_for_line(&mut self, needle: &str) -> String {
-        if let Some(line) = self.seen.iter().find(|line| line.contains(needle)) {
-            return line.clone();
-        }
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let line = self.lines.recv_timeout(left);
-            assert!(
-                line.is_ok(),
-                "no line with {needle:?} in:\n{}",
-                self.seen.join("\n")
-            );
-            let line = line.unwrap();
-            self.seen.push(line.clone());
-            if line.contains(needle) {
-                return line;
-            }
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits (up to 10 s) for the process to exit; returns its code.
-    fn wait_exit(&mut self) -> i32 {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // Collect what is left of stderr.
-                while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
-                    self.seen.push(line);
-                }
-                return status.code().unwrap_or(-1);
-            }
-            assert!(std::time::Instant::now() < deadline, "serve did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]
@@ -230,7 +123,8 @@ async fn dry_run_banner_sighup_reload_and_sigterm_exit() {
     let file = rules.file().display().to_string();
     let state = rules.path().join("state.db").display().to_string();
     let mut process = tokio::task::spawn_blocking(move || {
-        let mut process = Process::start(&["--rules", &file, "--watch", "off", "--state", &state]);
+        let mut process =
+            ServeProcess::start(&["--rules", &file, "--watch", "off", "--state", &state]);
         process.wait_for_line("DRY-RUN");
         process
     })
@@ -296,9 +190,10 @@ async fn sigterm_finishes_queued_transfers() {
     let aircall = fake_aircall_with_slow_transfers().await;
     let rules = RulesDir::new(RULES);
     let config = write_config(rules.path(), &live_yaml(&aircall));
-    let mut process = tokio::task::spawn_blocking(move || Process::start(&["--config", &config]))
-        .await
-        .unwrap();
+    let mut process =
+        tokio::task::spawn_blocking(move || ServeProcess::start(&["--config", &config]))
+            .await
+            .unwrap();
     let http = reqwest::Client::new();
     let base = process.base.clone();
     eventually("readiness", || {

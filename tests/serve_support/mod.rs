@@ -6,6 +6,8 @@
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 #![expect(clippy::unwrap_used, reason = "tests")]
 
+pub(crate) mod process;
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
