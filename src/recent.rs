@@ -66,16 +66,16 @@ impl RecentIds {
         if self.contains(id) {
             return false;
         }
-        let current = match self.generations.back() {
-            Some(last)
-                if now.saturating_duration_since(last.opened) < self.slice
-                    && last.ids.len() < self.per_generation =>
-            {
-                self.generations.len() - 1
-            }
-            _ => self.open_generation(now),
-        };
-        self.generations[current].ids.insert(id);
+        let fits_the_newest = self.generations.back().is_some_and(|last| {
+            now.saturating_duration_since(last.opened) < self.slice
+                && last.ids.len() < self.per_generation
+        });
+        if !fits_the_newest {
+            self.open_generation(now);
+        }
+        if let Some(newest) = self.generations.back_mut() {
+            newest.ids.insert(id);
+        }
         true
     }
 
@@ -126,8 +126,8 @@ impl RecentIds {
     }
 
     /// Opens a new generation, forgetting the oldest when there are too
-    /// many to keep the size bound; returns its index.
-    fn open_generation(&mut self, now: Instant) -> usize {
+    /// many to keep the size bound.
+    fn open_generation(&mut self, now: Instant) {
         let evicted = if self.generations.len() >= self.max_generations {
             self.generations.pop_front().map(|oldest| oldest.ids)
         } else {
@@ -136,7 +136,6 @@ impl RecentIds {
         let mut ids = evicted.or_else(|| self.spare.take()).unwrap_or_default();
         ids.clear();
         self.generations.push_back(Generation { opened: now, ids });
-        self.generations.len() - 1
     }
 }
 

@@ -4,9 +4,9 @@
 //! parent and the child number of an IVR receives the same `call.created`
 //! twice (same `data.id`). [`SeenCalls`] remembers call ids for a time
 //! window, bounded in size so that a flood cannot exhaust memory: when a
-//! shard is full its oldest ids are forgotten first (see [`RecentIds`]). (The dispatcher also
-//! refuses a second job for a call; this set is the first line, which also
-//! saves evaluating the duplicate.)
+//! shard is full its oldest ids are forgotten first (see [`RecentIds`]).
+//! (The dispatcher also refuses a second job for a call; this set is the
+//! first line, which also saves evaluating the duplicate.)
 //!
 //! The set is sharded by call id so that concurrent webhooks rarely wait
 //! on the same lock. It knows nothing about HTTP or rules.
