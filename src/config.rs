@@ -196,6 +196,11 @@ pub struct Config {
     /// A rules file, or a directory whose `*.rules` files form one rule set.
     #[serde(default = "default_rules")]
     pub rules: PathBuf,
+    /// Put a rule set without any rule in service (every call is then
+    /// kept). Off by default: an empty rules file is refused at start-up
+    /// and on reload, because it is most often a truncated save.
+    #[serde(default)]
+    pub allow_empty_rules: bool,
     #[serde(default)]
     pub aircall: AircallConfig,
     /// Tokens of the Aircall webhooks allowed to post to us (one per webhook).
@@ -258,6 +263,7 @@ impl Default for Config {
         Config {
             listen: default_listen(),
             rules: default_rules(),
+            allow_empty_rules: false,
             aircall: AircallConfig::default(),
             webhook_tokens: Vec::new(),
             admin_token: None,

@@ -15,7 +15,7 @@ use serve_support::{dry_run_config, eventually, RulesDir, Server};
 use switchboard::config::WatchMode;
 use switchboard::metrics::Metrics;
 use switchboard::reload::{
-    spawn_watcher, ReloadOutcome, RulesHandle, RulesWatcher, Trigger, WatchConfig,
+    spawn_watcher, ReloadOutcome, RulesHandle, RulesPolicy, RulesWatcher, Trigger, WatchConfig,
 };
 
 /// A valid rule set whose revision differs for every `n`.
@@ -300,4 +300,176 @@ async fn an_invalid_file_keeps_the_old_rules_and_shows_on_status() {
         .await;
     assert_eq!(answer["decision"]["rule"]["name"], "alice v2");
     server.stop().await;
+}
+
+fn watch_slowly(handle: &RulesHandle, mode: WatchMode, poll_interval: Duration) -> RulesWatcher {
+    spawn_watcher(
+        handle.clone(),
+        WatchConfig {
+            mode,
+            debounce: Duration::from_millis(100),
+            poll_interval,
+        },
+    )
+    .unwrap()
+}
+
+/// Every revision that was in service while it ran, sampled every
+/// millisecond (a wrongly applied set stays in service for at least a
+/// debounce period, far longer).
+struct RevisionLog {
+    seen: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RevisionLog {
+    fn start(handle: &RulesHandle) -> RevisionLog {
+        let seen = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+        let (handle, log) = (handle.clone(), Arc::clone(&seen));
+        let task = tokio::spawn(async move {
+            loop {
+                let revision = handle.current().revision().to_owned();
+                log.lock().unwrap().insert(revision);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        });
+        RevisionLog { seen, task }
+    }
+
+    fn stop(self) -> std::collections::BTreeSet<String> {
+        self.task.abort();
+        let seen = self.seen.lock().unwrap();
+        seen.clone()
+    }
+}
+
+async fn wait_for_rejection(handle: &RulesHandle) -> String {
+    eventually("the reload to be rejected", || {
+        let outcome = handle.last_reload().map(|r| r.outcome);
+        async move { outcome == Some("rejected") }
+    })
+    .await;
+    handle.last_reload().unwrap().rejection.unwrap().reason
+}
+
+async fn truncation_is_refused(mode: WatchMode) {
+    let rules = RulesDir::new(&version(1));
+    let handle = load(&rules.file());
+    let _watcher = watch(&handle, mode);
+    // `: > main.rules`
+    std::fs::File::create(rules.file()).unwrap();
+    let reason = wait_for_rejection(&handle).await;
+    assert!(reason.contains("main.rules has no rule"), "{reason}");
+    assert!(reason.contains("allow_empty_rules: true"), "{reason}");
+    assert_eq!(rule_name(&handle), "version 1");
+    assert_eq!(handle.current().rule_set.rule_count(), 1);
+    std::fs::write(rules.file(), version(2)).unwrap();
+    wait_for_version(&handle, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncated_file_is_refused_inotify() {
+    truncation_is_refused(WatchMode::Inotify).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncated_file_is_refused_poll() {
+    truncation_is_refused(WatchMode::Poll).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_with_definitions_but_no_rule_is_refused() {
+    let rules = RulesDir::new(&version(1));
+    let handle = load(&rules.file());
+    std::fs::write(rules.file(), "number main = 1234\n").unwrap();
+    let ReloadOutcome::Rejected(rejection) = handle.reload(Trigger::Admin) else {
+        unreachable!("a rule set without rules replaced one with rules");
+    };
+    assert!(
+        rejection.rendered().contains("main.rules has no rule"),
+        "{}",
+        rejection.rendered()
+    );
+    assert_eq!(rule_name(&handle), "version 1");
+    // Nor can the server start on it.
+    let error = RulesHandle::load(rules.file(), Arc::new(Metrics::new())).unwrap_err();
+    assert!(
+        error.reason.contains("every call would be kept"),
+        "{}",
+        error.reason
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_rule_set_is_served_when_the_configuration_allows_it() {
+    let rules = RulesDir::new("");
+    let allow = RulesPolicy { allow_empty: true };
+    let handle = RulesHandle::load_with(rules.file(), Arc::new(Metrics::new()), allow).unwrap();
+    assert_eq!(handle.current().rule_set.rule_count(), 0);
+    std::fs::write(rules.file(), version(1)).unwrap();
+    assert!(matches!(
+        handle.reload(Trigger::Admin),
+        ReloadOutcome::Applied { .. }
+    ));
+    std::fs::File::create(rules.file()).unwrap();
+    assert!(matches!(
+        handle.reload(Trigger::Admin),
+        ReloadOutcome::Applied { .. }
+    ));
+    assert_eq!(handle.current().rule_set.rule_count(), 0);
+}
+
+/// A writer that truncates the file, then writes it a rule at a time with
+/// pauses shorter than the debounce: every prefix is a valid rule set, and
+/// none but the last may go into service.
+async fn a_slow_writer_is_waited_for(mode: WatchMode, poll_interval: Duration) {
+    let rules = RulesDir::new(&version(1));
+    let handle = load(&rules.file());
+    let initial = handle.current().revision().to_owned();
+    let _watcher = watch_slowly(&handle, mode, poll_interval);
+    let log = RevisionLog::start(&handle);
+
+    let chunks: Vec<String> =
+        std::iter::once(version(2))
+            .chain((10..22).map(|n| {
+                format!("rule \"extra {n}\"\nwhen caller == \"+44 20 7946 09{n}\"\nkeep\n")
+            }))
+            .collect();
+    let whole = chunks.concat();
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(rules.file()).unwrap();
+        for chunk in &chunks {
+            file.write_all(chunk.as_bytes()).unwrap();
+            file.flush().unwrap();
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+    }
+    let rule_count = chunks.len();
+    eventually("the whole file in service", || {
+        let count = handle.current().rule_set.rule_count();
+        async move { count == rule_count }
+    })
+    .await;
+    let last = handle.current().revision().to_owned();
+    let seen = log.stop();
+    let expected: std::collections::BTreeSet<String> = [initial, last].into();
+    assert_eq!(
+        seen,
+        expected,
+        "a part of the file went into service ({} bytes written in all)",
+        whole.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_writer_is_waited_for_inotify() {
+    a_slow_writer_is_waited_for(WatchMode::Inotify, Duration::from_millis(50)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_writer_is_waited_for_poll() {
+    // A scan sees a change at most every 250 ms, much longer than the
+    // debounce: the events alone cannot tell that the writer is done.
+    a_slow_writer_is_waited_for(WatchMode::Poll, Duration::from_millis(250)).await;
 }

@@ -9,6 +9,11 @@
 //! `switchboard check`, counted in metrics, and kept for `/status` until a
 //! later reload succeeds.
 //!
+//! A set with no rule at all is refused too (at start-up and on reload)
+//! unless [`RulesPolicy::allow_empty`] says otherwise: it is valid
+//! language, but in service it keeps every call, which is what a
+//! truncated file or a half-finished deploy looks like.
+//!
 //! Reloads are triggered by the file watcher ([`watch`]), SIGHUP
 //! ([`reload_on_sighup`]) and `POST /admin/reload`; they are serialised, so
 //! two triggers at once cannot interleave. This module never decides calls
@@ -150,9 +155,42 @@ pub struct ReloadRecord {
     pub rejection: Option<Rejection>,
 }
 
+/// What a rule set must satisfy, beyond being valid, to go into service.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RulesPolicy {
+    /// Accept a set without any rule (every call is then kept). Off by
+    /// default: an empty file is far more often a failed save or deploy
+    /// than a wish to stop routing.
+    pub allow_empty: bool,
+}
+
+impl RulesPolicy {
+    /// `active` if it may go into service, or why not.
+    fn admit(self, active: ActiveRules) -> Result<ActiveRules, Rejection> {
+        if self.allow_empty || active.rule_set.rule_count() > 0 {
+            return Ok(active);
+        }
+        let files = match active.files.as_slice() {
+            [] => "the rules path holds no `*.rules` file".to_owned(),
+            [one] => format!("{one} has no rule"),
+            many => format!("none of {} has a rule", many.join(", ")),
+        };
+        Err(Rejection {
+            reason: format!(
+                "{files} (empty, truncated or only definitions): every call would be kept \
+                 without routing; write at least one `when ...` rule, or set \
+                 `allow_empty_rules: true` in the configuration to run without rules"
+            ),
+            diagnostics: Vec::new(),
+            report: None,
+        })
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     path: PathBuf,
+    policy: RulesPolicy,
     active: ArcSwap<ActiveRules>,
     last: Mutex<Option<ReloadRecord>>,
     /// Serialises reloads: compile and swap happen as one step.
@@ -170,8 +208,17 @@ impl RulesHandle {
     /// Loads the rules at `path` for start-up. Unlike a reload there is
     /// nothing to fall back on, so an invalid set is an error.
     pub fn load(path: impl Into<PathBuf>, metrics: Arc<Metrics>) -> Result<RulesHandle, Rejection> {
+        RulesHandle::load_with(path, metrics, RulesPolicy::default())
+    }
+
+    /// [`RulesHandle::load`] with a policy other than the default.
+    pub fn load_with(
+        path: impl Into<PathBuf>,
+        metrics: Arc<Metrics>,
+        policy: RulesPolicy,
+    ) -> Result<RulesHandle, Rejection> {
         let path = path.into();
-        let active = compile_path(&path)?;
+        let active = policy.admit(compile_path(&path)?)?;
         if let Some(warnings) = &active.warnings {
             tracing::warn!(
                 revision = active.revision(),
@@ -189,6 +236,7 @@ impl RulesHandle {
         Ok(RulesHandle {
             inner: Arc::new(Inner {
                 path,
+                policy,
                 active: ArcSwap::from_pointee(active),
                 last: Mutex::new(None),
                 reloading: Mutex::new(()),
@@ -239,19 +287,21 @@ impl RulesHandle {
                     revision: previous.revision().to_owned(),
                 }
             }
-            Ok(sources) => match compile_sources(sources) {
-                Err(rejection) => ReloadOutcome::Rejected(rejection),
-                Ok(active) => {
-                    let revision = active.revision().to_owned();
-                    let warnings = active.warnings.clone();
-                    self.inner.active.store(Arc::new(active));
-                    ReloadOutcome::Applied {
-                        revision,
-                        previous: previous.revision().to_owned(),
-                        warnings,
+            Ok(sources) => {
+                match compile_sources(sources).and_then(|a| self.inner.policy.admit(a)) {
+                    Err(rejection) => ReloadOutcome::Rejected(rejection),
+                    Ok(active) => {
+                        let revision = active.revision().to_owned();
+                        let warnings = active.warnings.clone();
+                        self.inner.active.store(Arc::new(active));
+                        ReloadOutcome::Applied {
+                            revision,
+                            previous: previous.revision().to_owned(),
+                            warnings,
+                        }
                     }
                 }
-            },
+            }
         };
         self.record(trigger, &outcome);
         outcome

@@ -12,6 +12,14 @@
 //! may have been replaced) *before* reloading, so a change made during the
 //! reload is seen by the new watches. The reload itself decides whether
 //! anything changed. This module never compiles rules itself.
+//!
+//! Before reloading, the watcher also waits until the files have stopped
+//! changing: their size, modification time and inode, read by the watcher
+//! itself, must be the same at both ends of one debounce period. Events
+//! alone do not tell that a slow writer (a truncate, then writes a few at
+//! a time) has finished, least of all in poll mode where a change is seen
+//! only once per scan; a half-written file that happens to parse would
+//! otherwise go into service.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -131,6 +139,9 @@ async fn run(
                 Err(_quiet) => break,
             }
         }
+        if !wait_until_stable(handle.path(), config.debounce, &mut rx).await {
+            return;
+        }
         {
             let mut current = targets.lock().unwrap_or_else(PoisonError::into_inner);
             *current = Targets::resolve(handle.path());
@@ -142,6 +153,79 @@ async fn run(
         {
             tracing::error!(%error, "reload task failed");
         }
+    }
+}
+
+/// Waits until the files under `path` look the same at both ends of a
+/// `quiet` period. Events that arrive meanwhile are consumed: the reload
+/// that follows reads the files as they are then. Returns false when the
+/// event channel is closed (the watcher is gone).
+async fn wait_until_stable(path: &Path, quiet: Duration, rx: &mut mpsc::Receiver<()>) -> bool {
+    let mut before = FilesStamp::of(path);
+    loop {
+        let deadline = tokio::time::Instant::now() + quiet;
+        loop {
+            tokio::select! {
+                received = rx.recv() => if received.is_none() { return false },
+                () = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        let after = FilesStamp::of(path);
+        if after == before {
+            return true;
+        }
+        tracing::debug!(path = %path.display(), "rules still being written; waiting");
+        before = after;
+    }
+}
+
+/// What the watcher can see of the rules files without reading them: for
+/// each file its name, size, modification time and inode (a rename-save
+/// or a symlink swap changes the inode even when size and time match).
+/// Files that cannot be read are stamped by their error kind: the reload
+/// will report them.
+#[derive(Debug, PartialEq, Eq)]
+struct FilesStamp(Vec<(PathBuf, Result<FileStamp, std::io::ErrorKind>)>);
+
+#[derive(Debug, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    inode: u64,
+}
+
+impl FilesStamp {
+    fn of(path: &Path) -> FilesStamp {
+        let files = match std::fs::metadata(path) {
+            Ok(metadata) if metadata.is_dir() => {
+                crate::loader::rules_files(path).unwrap_or_default()
+            }
+            _ => vec![path.to_owned()],
+        };
+        FilesStamp(
+            files
+                .into_iter()
+                .map(|file| {
+                    let stamp = FileStamp::of(&file);
+                    (file, stamp)
+                })
+                .collect(),
+        )
+    }
+}
+
+impl FileStamp {
+    fn of(file: &Path) -> Result<FileStamp, std::io::ErrorKind> {
+        let metadata = std::fs::metadata(file).map_err(|error| error.kind())?;
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&metadata);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Ok(FileStamp {
+            len: metadata.len(),
+            modified: metadata.modified().ok(),
+            inode,
+        })
     }
 }
 

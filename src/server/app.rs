@@ -25,7 +25,7 @@ use crate::config::{Config, Credentials, Mode};
 use crate::contacts::aircall::ContactSearch;
 use crate::contacts::{Contacts, ContactsError};
 use crate::metrics::Metrics;
-use crate::reload::{self, Rejection, RulesHandle, RulesWatcher, WatchConfig};
+use crate::reload::{self, Rejection, RulesHandle, RulesPolicy, RulesWatcher, WatchConfig};
 use crate::store::dispatch::{resume, StoreSink};
 use crate::store::{Store, StoreError};
 
@@ -82,13 +82,15 @@ impl App {
             return Err(StateError::NoWebhookToken.into());
         }
         let metrics = Arc::new(Metrics::new());
-        let rules =
-            RulesHandle::load(&config.rules, Arc::clone(&metrics)).map_err(|rejection| {
-                StartError::Rules {
-                    path: config.rules.display().to_string(),
-                    rejection: Box::new(rejection),
-                }
-            })?;
+        let policy = RulesPolicy {
+            allow_empty: config.allow_empty_rules,
+        };
+        let rules = RulesHandle::load_with(&config.rules, Arc::clone(&metrics), policy).map_err(
+            |rejection| StartError::Rules {
+                path: config.rules.display().to_string(),
+                rejection: Box::new(rejection),
+            },
+        )?;
         let client = match config.aircall.credentials() {
             Some(credentials) => Some(build_client(config, credentials, &metrics)?),
             None => None,
