@@ -32,8 +32,7 @@ use super::{ColorChoice, Format};
 use crate::lang::ast::{Day, DefinitionValue, Item};
 use crate::lang::parse::parse_file;
 use crate::lang::schedule::{ClockTime, DayPlan, HolidayRule, Period, WeeklyHours, DAY_MINUTES};
-use crate::lang::{compile, render, suggest, CheckOptions, RuleSet};
-use crate::loader;
+use crate::lang::{suggest, RuleSet};
 use crate::testing::instant::parse_zone;
 
 /// The longest range shown, in days (a decade): a typo in a year should
@@ -82,20 +81,8 @@ fn parse_date(text: &str) -> Result<NaiveDate, String> {
 
 /// Runs `calendar` against the real stdout/stderr and clock.
 pub fn run(args: &CalendarArgs) -> ExitStatus {
-    let stdout = io::stdout();
-    let stderr = io::stderr();
-    let color = args.color.resolve(
-        io::IsTerminal::is_terminal(&io::stderr()),
-        std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty()),
-    );
-    execute(
-        args,
-        &mut stdout.lock(),
-        &mut stderr.lock(),
-        color,
-        Utc::now(),
-    )
-    .unwrap_or(ExitStatus::Failure)
+    let color = args.color.enabled_on_stderr();
+    super::on_std_streams(|out, err| execute(args, out, err, color, Utc::now()))
 }
 
 /// `calendar` with its outputs, colour and clock given, for tests.
@@ -106,33 +93,11 @@ pub fn execute(
     color: bool,
     now: DateTime<Utc>,
 ) -> io::Result<ExitStatus> {
-    let sources = match loader::load_sources(&args.rules) {
-        Ok(sources) => sources,
-        Err(error) => {
-            writeln!(err, "error: {error}")?;
-            return Ok(ExitStatus::Failure);
-        }
+    let rule_set = match super::load_rule_set(&args.rules, now.date_naive(), err, color, "")? {
+        Ok(rule_set) => rule_set,
+        Err(status) => return Ok(status),
     };
-    let compiled = compile(
-        sources,
-        &CheckOptions {
-            today: now.date_naive(),
-        },
-    );
-    let Some(rule_set) = compiled
-        .rule_set
-        .as_ref()
-        .filter(|_| compiled.error_count() == 0)
-    else {
-        err.write_all(render::render(&compiled.diagnostics, &compiled.sources, color).as_bytes())?;
-        writeln!(
-            err,
-            "\nerror: {}: the rules are invalid ({})",
-            args.rules.display(),
-            render::summary(&compiled.diagnostics)
-        )?;
-        return Ok(ExitStatus::Invalid);
-    };
+    let rule_set = &rule_set;
     let Some(hours) = rule_set.hours_named(&args.hours) else {
         let names: Vec<&str> = rule_set
             .hours

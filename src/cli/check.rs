@@ -53,18 +53,8 @@ pub struct CheckArgs {
 
 /// Runs `check` against the real stdout/stderr, with today's UTC date.
 pub fn run(args: &CheckArgs) -> ExitStatus {
-    let stdout = io::stdout();
-    let stderr = io::stderr();
-    let today = Utc::now().date_naive();
-    execute(
-        args,
-        &mut stdout.lock(),
-        &mut stderr.lock(),
-        args.color.enabled(),
-        today,
-    )
-    // A closed stdout (`check ... | head`) leaves nothing useful to say.
-    .unwrap_or(ExitStatus::Failure)
+    let color = args.color.enabled();
+    super::on_std_streams(|out, err| execute(args, out, err, color, Utc::now().date_naive()))
 }
 
 /// `check` with its outputs, colour and date given, for tests and embedding.

@@ -21,12 +21,9 @@ use super::{ColorChoice, Format};
 use crate::aircall::webhook::Envelope;
 use crate::lang::call::{Call, Direction};
 use crate::lang::outcome::{ConditionTrace, RuleRef, RuleTrace};
-use crate::lang::render;
 use crate::lang::{
-    compile, Action, Agent, AvailabilityList, CheckOptions, Contact, Context, Outcome, RuleSet,
-    UserRef, Value,
+    Action, Agent, AvailabilityList, Contact, Context, Outcome, RuleSet, UserRef, Value,
 };
-use crate::loader;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ExplainArgs {
@@ -100,20 +97,8 @@ fn parse_user(text: &str) -> Result<UserRef, String> {
 /// Runs `explain` against the real stdout/stderr, with "now" as the
 /// receive time of the event.
 pub fn run(args: &ExplainArgs) -> ExitStatus {
-    let stdout = io::stdout();
-    let stderr = io::stderr();
-    let color = args.color.resolve(
-        io::IsTerminal::is_terminal(&io::stderr()),
-        std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty()),
-    );
-    execute(
-        args,
-        &mut stdout.lock(),
-        &mut stderr.lock(),
-        color,
-        Utc::now(),
-    )
-    .unwrap_or(ExitStatus::Failure)
+    let color = args.color.enabled_on_stderr();
+    super::on_std_streams(|out, err| execute(args, out, err, color, Utc::now()))
 }
 
 /// `explain` with its outputs, colour and clock given, for tests and
@@ -127,33 +112,13 @@ pub fn execute(
     color: bool,
     now: DateTime<Utc>,
 ) -> io::Result<ExitStatus> {
-    let sources = match loader::load_sources(&args.rules) {
-        Ok(sources) => sources,
-        Err(error) => {
-            writeln!(err, "error: {error}")?;
-            return Ok(ExitStatus::Failure);
-        }
-    };
-    let compiled = compile(
-        sources,
-        &CheckOptions {
-            today: now.date_naive(),
-        },
-    );
-    let Some(rule_set) = compiled
-        .rule_set
-        .as_ref()
-        .filter(|_| compiled.error_count() == 0)
-    else {
-        err.write_all(render::render(&compiled.diagnostics, &compiled.sources, color).as_bytes())?;
-        writeln!(
-            err,
-            "\nerror: {}: the rules are invalid ({}); nothing to explain",
-            args.rules.display(),
-            render::summary(&compiled.diagnostics)
-        )?;
-        return Ok(ExitStatus::Invalid);
-    };
+    let consequence = "; nothing to explain";
+    let rule_set =
+        match super::load_rule_set(&args.rules, now.date_naive(), err, color, consequence)? {
+            Ok(rule_set) => rule_set,
+            Err(status) => return Ok(status),
+        };
+    let rule_set = &rule_set;
 
     let call = match read_event(&args.event).and_then(|body| event_to_call(&body, now)) {
         Ok(call) => call,

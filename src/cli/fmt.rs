@@ -48,20 +48,8 @@ pub struct FmtArgs {
 
 /// Runs `fmt` against the real stdin, stdout and stderr.
 pub fn run(args: &FmtArgs) -> ExitStatus {
-    let stdout = io::stdout();
-    let stderr = io::stderr();
-    let color = args.color.resolve(
-        io::IsTerminal::is_terminal(&io::stderr()),
-        std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty()),
-    );
-    execute(
-        args,
-        &mut io::stdin().lock(),
-        &mut stdout.lock(),
-        &mut stderr.lock(),
-        color,
-    )
-    .unwrap_or(ExitStatus::Failure)
+    let color = args.color.enabled_on_stderr();
+    super::on_std_streams(|out, err| execute(args, &mut io::stdin().lock(), out, err, color))
 }
 
 /// `fmt` with its streams and colour given, for tests and embedding.

@@ -3,7 +3,8 @@
 //! One file per subcommand, each exposing its clap `*Args` struct and a
 //! `run(&Args) -> ExitStatus`. The `*Args` structs are public so tests can
 //! build them directly. This module holds only what several subcommands
-//! share (output format, colour choice); it does no work of its own.
+//! share: output format, colour choice, the standard streams, and loading
+//! the valid rule set a command works on.
 
 pub mod calendar;
 pub mod check;
@@ -14,9 +15,14 @@ pub mod fmt;
 pub mod serve;
 pub mod test;
 
-use std::io::IsTerminal;
+use std::io::{self, IsTerminal, Write};
+use std::path::Path;
 
+use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::lang::{compile, render, CheckOptions, RuleSet};
+use crate::loader;
 
 pub use exit::ExitStatus;
 
@@ -100,6 +106,14 @@ impl ColorChoice {
         )
     }
 
+    /// Resolves `auto` for what goes to stderr (diagnostics).
+    pub fn enabled_on_stderr(self) -> bool {
+        self.resolve(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty()),
+        )
+    }
+
     /// The decision itself, from the facts (see <https://no-color.org>:
     /// `NO_COLOR` counts only when set to a non-empty value).
     pub fn resolve(self, stdout_is_terminal: bool, no_color: bool) -> bool {
@@ -107,6 +121,51 @@ impl ColorChoice {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
             ColorChoice::Auto => stdout_is_terminal && !no_color,
+        }
+    }
+}
+
+/// Runs a command's `execute` against the real stdout and stderr, each
+/// locked for the whole run. Failing to write them fails the command.
+fn on_std_streams(
+    execute: impl FnOnce(&mut dyn Write, &mut dyn Write) -> io::Result<ExitStatus>,
+) -> ExitStatus {
+    let (stdout, stderr) = (io::stdout(), io::stderr());
+    execute(&mut stdout.lock(), &mut stderr.lock()).unwrap_or(ExitStatus::Failure)
+}
+
+/// Loads and compiles the rules at `path` for a command that needs a valid
+/// rule set. When they cannot be read or have errors, says so on `err`
+/// (the diagnostics as `check` renders them, then one line ending with
+/// `consequence`, e.g. "; nothing to explain") and gives the exit status.
+fn load_rule_set(
+    path: &Path,
+    today: NaiveDate,
+    err: &mut dyn Write,
+    color: bool,
+    consequence: &str,
+) -> io::Result<Result<RuleSet, ExitStatus>> {
+    let sources = match loader::load_sources(path) {
+        Ok(sources) => sources,
+        Err(error) => {
+            writeln!(err, "error: {error}")?;
+            return Ok(Err(ExitStatus::Failure));
+        }
+    };
+    let compiled = compile(sources, &CheckOptions { today });
+    match compiled.rule_set {
+        Some(rule_set) if compiled.error_count() == 0 => Ok(Ok(rule_set)),
+        _ => {
+            err.write_all(
+                render::render(&compiled.diagnostics, &compiled.sources, color).as_bytes(),
+            )?;
+            writeln!(
+                err,
+                "\nerror: {}: the rules are invalid ({}){consequence}",
+                path.display(),
+                render::summary(&compiled.diagnostics)
+            )?;
+            Ok(Err(ExitStatus::Invalid))
         }
     }
 }

@@ -69,16 +69,8 @@ pub struct TestArgs {
 /// Runs `test` against the real stdout/stderr, with today's UTC date for
 /// the checker's warnings.
 pub fn run(args: &TestArgs) -> ExitStatus {
-    let stdout = io::stdout();
-    let stderr = io::stderr();
-    execute(
-        args,
-        &mut stdout.lock(),
-        &mut stderr.lock(),
-        args.color.enabled(),
-        Utc::now().date_naive(),
-    )
-    .unwrap_or(ExitStatus::Failure)
+    let color = args.color.enabled();
+    super::on_std_streams(|out, err| execute(args, out, err, color, Utc::now().date_naive()))
 }
 
 /// `test` with its outputs, colour and date given, for tests and embedding.

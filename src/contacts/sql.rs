@@ -17,9 +17,9 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlRow};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
+use sqlx::mysql::{MySqlColumn, MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlRow};
+use sqlx::postgres::{PgColumn, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::sqlite::{SqliteColumn, SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::{Column, Either, Executor, Row, Statement, TypeInfo, ValueRef};
 
 use super::config::SqlSourceConfig;
@@ -116,49 +116,20 @@ impl SqlSource {
 
     /// The contact of `e164`, from the first row, or `None` when there is no row.
     pub async fn find(&self, e164: &str) -> Result<Option<Contact>, SourceError> {
-        let failed = |error: sqlx::Error| SourceError::Query(error.to_string());
         match &self.pool {
-            Pool::Sqlite(pool) => sqlx::query(&self.query)
-                .bind(e164)
-                .fetch_optional(pool)
-                .await
-                .map_err(failed)?
-                .map(|row| sqlite_contact(&row))
-                .transpose(),
-            Pool::Postgres(pool) => sqlx::query(&self.query)
-                .bind(e164)
-                .fetch_optional(pool)
-                .await
-                .map_err(failed)?
-                .map(|row| pg_contact(&row))
-                .transpose(),
-            Pool::Mysql(pool) => sqlx::query(&self.query)
-                .bind(e164)
-                .fetch_optional(pool)
-                .await
-                .map_err(failed)?
-                .map(|row| mysql_contact(&row))
-                .transpose(),
+            Pool::Sqlite(pool) => first_contact(pool, &self.query, e164, sqlite_value).await,
+            Pool::Postgres(pool) => first_contact(pool, &self.query, e164, pg_value).await,
+            Pool::Mysql(pool) => first_contact(pool, &self.query, e164, mysql_value).await,
         }
     }
 
     /// Connects and prepares the query (without running it): the query
     /// must take exactly one parameter; returns the columns it yields.
     pub async fn prepare(&self) -> Result<Prepared, SourceError> {
-        let failed = |error: sqlx::Error| SourceError::Query(error.to_string());
         let (parameters, columns) = match &self.pool {
-            Pool::Sqlite(pool) => {
-                let statement = pool.prepare(&self.query).await.map_err(failed)?;
-                (count(statement.parameters()), names(statement.columns()))
-            }
-            Pool::Postgres(pool) => {
-                let statement = pool.prepare(&self.query).await.map_err(failed)?;
-                (count(statement.parameters()), names(statement.columns()))
-            }
-            Pool::Mysql(pool) => {
-                let statement = pool.prepare(&self.query).await.map_err(failed)?;
-                (count(statement.parameters()), names(statement.columns()))
-            }
+            Pool::Sqlite(pool) => shape(pool, &self.query).await?,
+            Pool::Postgres(pool) => shape(pool, &self.query).await?,
+            Pool::Mysql(pool) => shape(pool, &self.query).await?,
         };
         if let Some(parameters) = parameters {
             if parameters != 1 {
@@ -185,15 +156,67 @@ impl SqlSource {
     }
 }
 
-fn count<T>(parameters: Option<Either<&[T], usize>>) -> Option<usize> {
-    parameters.map(|p| match p {
-        Either::Left(types) => types.len(),
-        Either::Right(count) => count,
-    })
+/// Reads one column of a row as a contact field: one per engine, since
+/// each names and stores its types its own way.
+type ReadColumn<DB> = fn(
+    &<DB as sqlx::Database>::Row,
+    usize,
+    &<DB as sqlx::Database>::Column,
+) -> Result<Value, SourceError>;
+
+/// Runs `query` with `e164` bound and makes a contact of the first row,
+/// each column read by the engine's `value_of`.
+async fn first_contact<DB>(
+    pool: &sqlx::Pool<DB>,
+    query: &str,
+    e164: &str,
+    value_of: ReadColumn<DB>,
+) -> Result<Option<Contact>, SourceError>
+where
+    DB: sqlx::Database,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    let row = sqlx::query::<DB>(query)
+        .bind(e164)
+        .fetch_optional(pool)
+        .await
+        .map_err(|error| SourceError::Query(error.to_string()))?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let mut contact = Contact::default();
+    for (index, column) in row.columns().iter().enumerate() {
+        contact.insert(column.name(), value_of(&row, index, column)?);
+    }
+    Ok(Some(contact))
 }
 
-fn names<C: Column>(columns: &[C]) -> Vec<String> {
-    columns.iter().map(|c| c.name().to_owned()).collect()
+/// How many parameters `query` takes (when the engine says) and the names
+/// of the columns it yields, from preparing it.
+async fn shape<DB>(
+    pool: &sqlx::Pool<DB>,
+    query: &str,
+) -> Result<(Option<usize>, Vec<String>), SourceError>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    let statement = pool
+        .prepare(query)
+        .await
+        .map_err(|error| SourceError::Query(error.to_string()))?;
+    let parameters = statement.parameters().map(|parameters| match parameters {
+        Either::Left(types) => types.len(),
+        Either::Right(count) => count,
+    });
+    let columns = statement
+        .columns()
+        .iter()
+        .map(|column| column.name().to_owned())
+        .collect();
+    Ok((parameters, columns))
 }
 
 fn unsupported(column: &str, kind: &str) -> SourceError {
@@ -207,102 +230,87 @@ fn decode_error(column: &str, error: sqlx::Error) -> SourceError {
     SourceError::Query(format!("cannot read column `{column}`: {error}"))
 }
 
-fn pg_contact(row: &PgRow) -> Result<Contact, SourceError> {
-    let mut contact = Contact::default();
-    for (index, column) in row.columns().iter().enumerate() {
-        let name = column.name();
-        let raw = row.try_get_raw(index).map_err(|e| decode_error(name, e))?;
-        let value = if raw.is_null() {
-            Value::Null
-        } else {
-            let get_err = |e| decode_error(name, e);
-            match column.type_info().name() {
-                "BOOL" => Value::Bool(row.try_get(index).map_err(get_err)?),
-                "INT2" => Value::Int(i64::from(row.try_get::<i16, _>(index).map_err(get_err)?)),
-                "INT4" => Value::Int(i64::from(row.try_get::<i32, _>(index).map_err(get_err)?)),
-                "INT8" => Value::Int(row.try_get(index).map_err(get_err)?),
-                "FLOAT4" => Value::Float(f64::from(row.try_get::<f32, _>(index).map_err(get_err)?)),
-                "FLOAT8" => Value::Float(row.try_get(index).map_err(get_err)?),
-                "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CITEXT" | "UNKNOWN" => {
-                    Value::Text(row.try_get_unchecked(index).map_err(get_err)?)
-                }
-                other => return Err(unsupported(name, other)),
-            }
-        };
-        contact.insert(name, value);
+fn pg_value(row: &PgRow, index: usize, column: &PgColumn) -> Result<Value, SourceError> {
+    let name = column.name();
+    let raw = row.try_get_raw(index).map_err(|e| decode_error(name, e))?;
+    if raw.is_null() {
+        return Ok(Value::Null);
     }
-    Ok(contact)
+    let get_err = |e| decode_error(name, e);
+    Ok(match column.type_info().name() {
+        "BOOL" => Value::Bool(row.try_get(index).map_err(get_err)?),
+        "INT2" => Value::Int(i64::from(row.try_get::<i16, _>(index).map_err(get_err)?)),
+        "INT4" => Value::Int(i64::from(row.try_get::<i32, _>(index).map_err(get_err)?)),
+        "INT8" => Value::Int(row.try_get(index).map_err(get_err)?),
+        "FLOAT4" => Value::Float(f64::from(row.try_get::<f32, _>(index).map_err(get_err)?)),
+        "FLOAT8" => Value::Float(row.try_get(index).map_err(get_err)?),
+        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CITEXT" | "UNKNOWN" => {
+            Value::Text(row.try_get_unchecked(index).map_err(get_err)?)
+        }
+        other => return Err(unsupported(name, other)),
+    })
 }
 
-fn sqlite_contact(row: &SqliteRow) -> Result<Contact, SourceError> {
-    let mut contact = Contact::default();
-    for (index, column) in row.columns().iter().enumerate() {
-        let name = column.name();
-        let declared = column.type_info().name().to_ascii_uppercase();
-        let raw = row.try_get_raw(index).map_err(|e| decode_error(name, e))?;
-        let storage = raw.type_info().name().to_owned();
-        let get_err = |e| decode_error(name, e);
-        // SQLite stores booleans as integers; the declared type says which.
-        let value = match storage.as_str() {
-            _ if raw.is_null() => Value::Null,
-            "NULL" => Value::Null,
-            "INTEGER" if declared.contains("BOOL") => {
-                Value::Bool(row.try_get_unchecked::<i64, _>(index).map_err(get_err)? != 0)
-            }
-            "INTEGER" | "BOOLEAN" => Value::Int(row.try_get_unchecked(index).map_err(get_err)?),
-            "REAL" | "NUMERIC" => Value::Float(row.try_get_unchecked(index).map_err(get_err)?),
-            "TEXT" => Value::Text(row.try_get_unchecked(index).map_err(get_err)?),
-            other => return Err(unsupported(name, other)),
-        };
-        contact.insert(name, value);
-    }
-    Ok(contact)
+fn sqlite_value(
+    row: &SqliteRow,
+    index: usize,
+    column: &SqliteColumn,
+) -> Result<Value, SourceError> {
+    let name = column.name();
+    let declared = column.type_info().name().to_ascii_uppercase();
+    let raw = row.try_get_raw(index).map_err(|e| decode_error(name, e))?;
+    let storage = raw.type_info().name().to_owned();
+    let get_err = |e| decode_error(name, e);
+    // SQLite stores booleans as integers; the declared type says which.
+    Ok(match storage.as_str() {
+        _ if raw.is_null() => Value::Null,
+        "NULL" => Value::Null,
+        "INTEGER" if declared.contains("BOOL") => {
+            Value::Bool(row.try_get_unchecked::<i64, _>(index).map_err(get_err)? != 0)
+        }
+        "INTEGER" | "BOOLEAN" => Value::Int(row.try_get_unchecked(index).map_err(get_err)?),
+        "REAL" | "NUMERIC" => Value::Float(row.try_get_unchecked(index).map_err(get_err)?),
+        "TEXT" => Value::Text(row.try_get_unchecked(index).map_err(get_err)?),
+        other => return Err(unsupported(name, other)),
+    })
 }
 
-fn mysql_contact(row: &MySqlRow) -> Result<Contact, SourceError> {
-    let mut contact = Contact::default();
-    for (index, column) in row.columns().iter().enumerate() {
-        let name = column.name();
-        let raw = row.try_get_raw(index).map_err(|e| decode_error(name, e))?;
-        let value = if raw.is_null() {
-            Value::Null
-        } else {
-            let get_err = |e| decode_error(name, e);
-            let kind = column.type_info().name();
-            match kind {
-                // TINYINT(1), which MySQL calls BOOLEAN.
-                "BOOLEAN" => {
-                    Value::Bool(row.try_get_unchecked::<i64, _>(index).map_err(get_err)? != 0)
-                }
-                "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" | "YEAR" => {
-                    Value::Int(row.try_get_unchecked(index).map_err(get_err)?)
-                }
-                "TINYINT UNSIGNED" | "SMALLINT UNSIGNED" | "MEDIUMINT UNSIGNED"
-                | "INT UNSIGNED" | "BIGINT UNSIGNED" => {
-                    let unsigned: u64 = row.try_get_unchecked(index).map_err(get_err)?;
-                    match i64::try_from(unsigned) {
-                        Ok(int) => Value::Int(int),
-                        Err(_) => return Err(unsupported(name, "BIGINT UNSIGNED above 2^63")),
-                    }
-                }
-                "FLOAT" => Value::Float(f64::from(
-                    row.try_get_unchecked::<f32, _>(index).map_err(get_err)?,
-                )),
-                "DOUBLE" => Value::Float(row.try_get_unchecked(index).map_err(get_err)?),
-                // Sent as text by the server.
-                "DECIMAL" => {
-                    let text: String = row.try_get_unchecked(index).map_err(get_err)?;
-                    match text.parse::<f64>() {
-                        Ok(number) => Value::Float(number),
-                        Err(_) => return Err(unsupported(name, kind)),
-                    }
-                }
-                "VARCHAR" | "CHAR" | "TEXT" | "TINYTEXT" | "MEDIUMTEXT" | "LONGTEXT" | "ENUM"
-                | "SET" | "JSON" => Value::Text(row.try_get_unchecked(index).map_err(get_err)?),
-                other => return Err(unsupported(name, other)),
-            }
-        };
-        contact.insert(name, value);
+fn mysql_value(row: &MySqlRow, index: usize, column: &MySqlColumn) -> Result<Value, SourceError> {
+    let name = column.name();
+    let raw = row.try_get_raw(index).map_err(|e| decode_error(name, e))?;
+    if raw.is_null() {
+        return Ok(Value::Null);
     }
-    Ok(contact)
+    let get_err = |e| decode_error(name, e);
+    let kind = column.type_info().name();
+    Ok(match kind {
+        // TINYINT(1), which MySQL calls BOOLEAN.
+        "BOOLEAN" => Value::Bool(row.try_get_unchecked::<i64, _>(index).map_err(get_err)? != 0),
+        "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" | "YEAR" => {
+            Value::Int(row.try_get_unchecked(index).map_err(get_err)?)
+        }
+        "TINYINT UNSIGNED" | "SMALLINT UNSIGNED" | "MEDIUMINT UNSIGNED" | "INT UNSIGNED"
+        | "BIGINT UNSIGNED" => {
+            let unsigned: u64 = row.try_get_unchecked(index).map_err(get_err)?;
+            match i64::try_from(unsigned) {
+                Ok(int) => Value::Int(int),
+                Err(_) => return Err(unsupported(name, "BIGINT UNSIGNED above 2^63")),
+            }
+        }
+        "FLOAT" => Value::Float(f64::from(
+            row.try_get_unchecked::<f32, _>(index).map_err(get_err)?,
+        )),
+        "DOUBLE" => Value::Float(row.try_get_unchecked(index).map_err(get_err)?),
+        // Sent as text by the server.
+        "DECIMAL" => {
+            let text: String = row.try_get_unchecked(index).map_err(get_err)?;
+            match text.parse::<f64>() {
+                Ok(number) => Value::Float(number),
+                Err(_) => return Err(unsupported(name, kind)),
+            }
+        }
+        "VARCHAR" | "CHAR" | "TEXT" | "TINYTEXT" | "MEDIUMTEXT" | "LONGTEXT" | "ENUM" | "SET"
+        | "JSON" => Value::Text(row.try_get_unchecked(index).map_err(get_err)?),
+        other => return Err(unsupported(name, other)),
+    })
 }
