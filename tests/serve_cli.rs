@@ -85,7 +85,9 @@ async fn ping_answering(status: u16) -> MockServer {
     let aircall = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/v1/ping"))
-        .respond_with(ResponseTemplate::new(status).set_body_json(json!({"message": "nope"})))
+        .respond_with(ResponseTemplate::new(status).set_body_json(
+            json!({"error": "Token revoked", "troubleshoot": "Create a new API key"}),
+        ))
         .mount(&aircall)
         .await;
     aircall
@@ -115,6 +117,25 @@ async fn refused_credentials_are_a_clear_start_up_error() {
         assert!(stderr.contains(words), "{stderr}");
         assert!(!stderr.contains(API_TOKEN), "{stderr}");
     }
+}
+
+#[tokio::test]
+async fn issue_15_a_401_at_start_up_reports_what_aircall_said() {
+    // Credentials were sent: the error must not claim Aircall saw none.
+    let rules = RulesDir::new(RULES);
+    let aircall = ping_answering(401).await;
+    let config = write_config(rules.path(), &live_yaml(&aircall));
+    let (code, stderr) = tokio::task::spawn_blocking(move || serve_fails(&["--config", &config]))
+        .await
+        .unwrap();
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("401 Unauthorized"), "{stderr}");
+    assert!(
+        stderr.contains("Token revoked") && stderr.contains("Create a new API key"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("no credentials"), "{stderr}");
+    assert!(!stderr.contains(API_TOKEN), "{stderr}");
 }
 
 #[tokio::test]

@@ -305,7 +305,7 @@ async fn check_credentials(client: &AircallClient) -> Result<(), StartError> {
             tracing::info!("Aircall credentials accepted (GET /v1/ping)");
             Ok(())
         }
-        Err(error @ (ApiError::Unauthorized | ApiError::Forbidden)) => {
+        Err(error @ (ApiError::Unauthorized { .. } | ApiError::Forbidden)) => {
             Err(StartError::Credentials(error))
         }
         Err(error @ ApiError::Status { code, .. }) if (400..500).contains(&code) && code != 429 => {
