@@ -284,3 +284,45 @@ async fn fake_aircall_with_slow_transfers() -> MockServer {
         .await;
     aircall
 }
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn issue_15_serve_raises_its_open_files_limit_and_caps_connections_by_it() {
+    let rules = RulesDir::new(RULES);
+    let file = rules.file().display().to_string();
+    let state = rules.path().join("state.db").display().to_string();
+    let mut process = tokio::task::spawn_blocking(move || {
+        let mut process = ServeProcess::start_with_open_files(
+            256,
+            &["--rules", &file, "--watch", "off", "--state", &state],
+        );
+        process.wait_for_line("accepting up to");
+        process
+    })
+    .await
+    .unwrap();
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", process.id())).unwrap();
+    let open_files: Vec<u64> = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .unwrap()
+        .split_whitespace()
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    let [soft, hard] = open_files[..] else {
+        panic!("{limits}")
+    };
+    assert_eq!(soft, hard, "{limits}");
+    if hard > 256 {
+        let raised = process.wait_for_line("open-files limit raised");
+        assert!(raised.contains("before=256"), "{raised}");
+    }
+    let cap = switchboard::server::open_files::default_max_connections(hard);
+    let accepting = process.wait_for_line("accepting up to");
+    assert!(
+        accepting.contains(&format!("accepting up to {cap} connections")),
+        "{accepting}"
+    );
+    process.signal("TERM");
+    assert_eq!(process.wait_exit(), 0);
+}
