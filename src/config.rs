@@ -685,9 +685,11 @@ fn optional_count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u
             .map(Some)
             .map_err(|_| de::Error::custom(format!("{number} is out of range"))),
         Raw::Text(text) if text.trim() == "auto" => Ok(None),
-        Raw::Text(text) => text.trim().parse().map(Some).map_err(|_| {
-            de::Error::custom(format!("`{text}` is not a whole number or `auto`"))
-        }),
+        Raw::Text(text) => text
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| de::Error::custom(format!("`{text}` is not a whole number or `auto`"))),
     }
 }
 
@@ -916,6 +918,7 @@ mod tests {
         assert_eq!(config.listen, defaults.listen);
         assert_eq!(config.rules, defaults.rules);
         assert_eq!(config.queue_capacity, defaults.queue_capacity);
+        assert_eq!(config.server, defaults.server);
 
         let text = include_str!("../deploy/switchboard.container.yaml");
         let config =
@@ -948,9 +951,18 @@ mod tests {
         assert_eq!(config.server.max_connections, None);
         for (text, key) in [
             ("server:\n  idle_timeout: 0s\n", "`server.idle_timeout`"),
-            ("server:\n  max_connections: 0\n", "`server.max_connections`"),
-            ("server:\n  max_connections: 2000000\n", "`server.max_connections`"),
-            ("server:\n  max_connections: many\n", "`server.max_connections`"),
+            (
+                "server:\n  max_connections: 0\n",
+                "`server.max_connections`",
+            ),
+            (
+                "server:\n  max_connections: 2000000\n",
+                "`server.max_connections`",
+            ),
+            (
+                "server:\n  max_connections: many\n",
+                "`server.max_connections`",
+            ),
             ("server:\n  header_timeout: 1s\n", "header_timeout"),
         ] {
             let err = parse(text).unwrap_err().to_string();

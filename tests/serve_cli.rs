@@ -309,9 +309,8 @@ async fn issue_15_serve_raises_its_open_files_limit_and_caps_connections_by_it()
         .split_whitespace()
         .filter_map(|word| word.parse().ok())
         .collect();
-    let [soft, hard] = open_files[..] else {
-        panic!("{limits}")
-    };
+    assert_eq!(open_files.len(), 2, "{limits}");
+    let (soft, hard) = (open_files[0], open_files[1]);
     assert_eq!(soft, hard, "{limits}");
     if hard > 256 {
         let raised = process.wait_for_line("open-files limit raised");

@@ -169,7 +169,11 @@ async fn any_content_type_is_accepted() {
     let rules = RulesDir::new(RULES);
     let server = Server::start(&dry_run_config(&rules.file())).await;
     let body = call_created(2101, NOBODY, None).to_string();
-    for content_type in [Some("text/plain"), Some("application/x-www-form-urlencoded"), None] {
+    for content_type in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        None,
+    ] {
         let mut request = server
             .http
             .post(server.url("/aircall/calls"))

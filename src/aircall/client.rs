@@ -188,10 +188,10 @@ pub enum ApiError {
     /// been received and acted on.
     #[error("Aircall did not answer within {0:?}")]
     Timeout(Duration),
-    /// 401. Credentials are always sent, so this is Aircall refusing
-    /// them (Aircall documents 401 for a request without any and 403 for
-    /// wrong ones, but a proxy or a revoked token may answer otherwise):
-    /// the message repeats what Aircall said, truncated.
+    /// A 401 answer. Credentials are always sent, so this is Aircall
+    /// refusing them (Aircall documents 401 for a request without any and
+    /// 403 for wrong ones, but a proxy or a revoked token may answer
+    /// otherwise): the message repeats what Aircall said, truncated.
     #[error("Aircall answered 401 Unauthorized to the credentials sent (aircall.api_id and aircall.api_token, or aircall.bearer_token): {}", if .body.is_empty() { "(empty body)" } else { .body.as_str() })]
     Unauthorized { body: String },
     /// 403: Aircall's answer to an invalid API key or bearer token.

@@ -264,7 +264,8 @@ struct PerConnection {
 impl hyper::service::Service<Request<Incoming>> for PerConnection {
     type Response = Response;
     type Error = Infallible;
-    type Future = Answered<<Router as tower_service::Service<Request<BodyDeadline<Incoming>>>>::Future>;
+    type Future =
+        Answered<<Router as tower_service::Service<Request<BodyDeadline<Incoming>>>>::Future>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         self.activity.request_started();

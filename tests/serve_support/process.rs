@@ -27,7 +27,10 @@ impl ServeProcess {
     /// Starts `serve` on 127.0.0.1:0 and waits for its "listening" line.
     pub(crate) fn start(args: &[&str]) -> ServeProcess {
         let mut command = switchboard();
-        command.arg("serve").args(["--listen", "127.0.0.1:0"]).args(args);
+        command
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args);
         ServeProcess::spawn(command)
     }
 
