@@ -187,12 +187,56 @@ impl Default for Timeouts {
     }
 }
 
+/// The `server:` table: how long a client may take over each part of a
+/// request, and how many connections may be open at once. The endpoint is
+/// public (Aircall publishes no address range to allow), so a client that
+/// opens connections and sends nothing, or a byte now and then, must not
+/// be able to hold them for ever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// From accepting a connection (or from the first byte of a request
+    /// on a kept-alive one) to the end of the request's headers.
+    #[serde(default = "default_header_read_timeout", deserialize_with = "duration")]
+    pub header_read_timeout: Duration,
+    /// From the end of the headers to the end of the body; past it the
+    /// request is answered 408 and the connection closed.
+    #[serde(default = "default_body_read_timeout", deserialize_with = "duration")]
+    pub body_read_timeout: Duration,
+    /// How long a kept-alive connection may wait for its next request.
+    #[serde(default = "default_idle_timeout", deserialize_with = "duration")]
+    pub idle_timeout: Duration,
+    /// Connections open at once; one more is answered 503 and closed.
+    /// `None`: derived from the open-files limit at start.
+    #[serde(default, deserialize_with = "optional_count")]
+    pub max_connections: Option<usize>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            header_read_timeout: default_header_read_timeout(),
+            body_read_timeout: default_body_read_timeout(),
+            idle_timeout: default_idle_timeout(),
+            max_connections: None,
+        }
+    }
+}
+
+/// The most connections `server.max_connections` may allow: far above
+/// what one process serves, low enough that the count fits the semaphore
+/// that enforces it.
+pub const MAX_CONNECTIONS_LIMIT: usize = 1_000_000;
+
 /// The whole configuration of `switchboard serve`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default = "default_listen", deserialize_with = "socket_addr")]
     pub listen: SocketAddr,
+    /// Timeouts and the connection cap of the HTTP server.
+    #[serde(default)]
+    pub server: ServerConfig,
     /// A rules file, or a directory whose `*.rules` files form one rule set.
     #[serde(default = "default_rules")]
     pub rules: PathBuf,
@@ -262,6 +306,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: default_listen(),
+            server: ServerConfig::default(),
             rules: default_rules(),
             allow_empty_rules: false,
             aircall: AircallConfig::default(),
@@ -474,6 +519,28 @@ impl Config {
         if self.poll_interval.is_zero() {
             return Err(("poll_interval", "must be more than 0".to_owned()));
         }
+        let server = &self.server;
+        for (key, timeout) in [
+            ("server.header_read_timeout", server.header_read_timeout),
+            ("server.body_read_timeout", server.body_read_timeout),
+            ("server.idle_timeout", server.idle_timeout),
+        ] {
+            if timeout.is_zero() {
+                return Err((key, "must be more than 0".to_owned()));
+            }
+        }
+        match server.max_connections {
+            Some(0) => {
+                return Err(("server.max_connections", "must be at least 1".to_owned()));
+            }
+            Some(count) if count > MAX_CONNECTIONS_LIMIT => {
+                return Err((
+                    "server.max_connections",
+                    format!("must be at most {MAX_CONNECTIONS_LIMIT}"),
+                ));
+            }
+            _ => {}
+        }
         if self.rules.as_os_str().is_empty() {
             return Err(("rules", "must not be empty".to_owned()));
         }
@@ -611,6 +678,27 @@ where
     }
 }
 
+/// An optional count: absent or `auto` is `None`.
+fn optional_count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<usize>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(u64),
+        Text(String),
+    }
+    match Raw::deserialize(deserializer)? {
+        Raw::Number(number) => usize::try_from(number)
+            .map(Some)
+            .map_err(|_| de::Error::custom(format!("{number} is out of range"))),
+        Raw::Text(text) if text.trim() == "auto" => Ok(None),
+        Raw::Text(text) => text
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| de::Error::custom(format!("`{text}` is not a whole number or `auto`"))),
+    }
+}
+
 fn socket_addr<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SocketAddr, D::Error> {
     let text = String::deserialize(deserializer)?;
     text.trim().parse().map_err(|_| {
@@ -622,6 +710,18 @@ fn socket_addr<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SocketAddr,
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+fn default_header_read_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_body_read_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(60)
 }
 
 fn default_rules() -> PathBuf {
@@ -824,6 +924,7 @@ mod tests {
         assert_eq!(config.listen, defaults.listen);
         assert_eq!(config.rules, defaults.rules);
         assert_eq!(config.queue_capacity, defaults.queue_capacity);
+        assert_eq!(config.server, defaults.server);
 
         let text = include_str!("../deploy/switchboard.container.yaml");
         let config =
@@ -833,6 +934,46 @@ mod tests {
             .unwrap();
         assert_eq!(config.listen, "0.0.0.0:8080".parse().unwrap());
         assert_eq!(config.mode(), Mode::Live);
+    }
+
+    #[test]
+    fn server_table() {
+        let config = parse("").unwrap();
+        assert_eq!(config.server, ServerConfig::default());
+        assert_eq!(config.server.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(config.server.body_read_timeout, Duration::from_secs(30));
+        assert_eq!(config.server.idle_timeout, Duration::from_secs(60));
+        assert_eq!(config.server.max_connections, None);
+        let config = parse(
+            "server:\n  header_read_timeout: 2s\n  body_read_timeout: 500ms\n  idle_timeout: 5m\n  \
+             max_connections: ${CAPACITY}\n",
+        )
+        .unwrap();
+        assert_eq!(config.server.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(config.server.body_read_timeout, Duration::from_millis(500));
+        assert_eq!(config.server.idle_timeout, Duration::from_secs(300));
+        assert_eq!(config.server.max_connections, Some(64));
+        let config = parse("server:\n  max_connections: auto\n").unwrap();
+        assert_eq!(config.server.max_connections, None);
+        for (text, key) in [
+            ("server:\n  idle_timeout: 0s\n", "`server.idle_timeout`"),
+            (
+                "server:\n  max_connections: 0\n",
+                "`server.max_connections`",
+            ),
+            (
+                "server:\n  max_connections: 2000000\n",
+                "`server.max_connections`",
+            ),
+            (
+                "server:\n  max_connections: many\n",
+                "`server.max_connections`",
+            ),
+            ("server:\n  header_timeout: 1s\n", "header_timeout"),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
     }
 
     #[test]

@@ -90,6 +90,8 @@ pub enum WebhookOutcome {
     Unauthorized,
     BadRequest,
     TooLarge,
+    /// The body did not arrive within `server.body_read_timeout`: 408.
+    BodyTimeout,
     /// The dispatcher's queue was full: 503, Aircall redelivers.
     QueueFull,
     /// The state store could not record it: 503, Aircall redelivers.
@@ -107,6 +109,7 @@ impl WebhookOutcome {
             WebhookOutcome::Unauthorized => "unauthorized",
             WebhookOutcome::BadRequest => "bad_request",
             WebhookOutcome::TooLarge => "too_large",
+            WebhookOutcome::BodyTimeout => "body_timeout",
             WebhookOutcome::QueueFull => "queue_full",
             WebhookOutcome::NotRecorded => "not_recorded",
         }
@@ -145,6 +148,11 @@ struct EndpointLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReloadLabels {
     outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClosedLabels {
+    reason: &'static str,
 }
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
@@ -224,6 +232,8 @@ pub struct Metrics {
     reloads: Family<ReloadLabels, Counter>,
     queue_depth: Gauge,
     directory_size: Gauge,
+    open_connections: Gauge,
+    connections_closed: Family<ClosedLabels, Counter>,
     counts: Counts,
 }
 
@@ -288,6 +298,18 @@ impl Metrics {
             "Users and teams in the in-memory Aircall directory",
             directory_size.clone(),
         );
+        let open_connections = Gauge::default();
+        registry.register(
+            "open_connections",
+            "HTTP connections open (server.max_connections bounds them)",
+            open_connections.clone(),
+        );
+        let connections_closed = Family::<ClosedLabels, Counter>::default();
+        registry.register(
+            "connections_closed",
+            "Connections the server closed on its own, by reason (max_connections, header_timeout, idle_timeout)",
+            connections_closed.clone(),
+        );
         Metrics {
             registry,
             webhooks,
@@ -299,6 +321,8 @@ impl Metrics {
             reloads,
             queue_depth,
             directory_size,
+            open_connections,
+            connections_closed,
             counts: Counts::default(),
         }
     }
@@ -323,7 +347,8 @@ impl Metrics {
             WebhookOutcome::Ignored => bump(&self.counts.ignored_events),
             WebhookOutcome::Unauthorized
             | WebhookOutcome::BadRequest
-            | WebhookOutcome::TooLarge => bump(&self.counts.rejected_requests),
+            | WebhookOutcome::TooLarge
+            | WebhookOutcome::BodyTimeout => bump(&self.counts.rejected_requests),
             WebhookOutcome::QueueFull | WebhookOutcome::NotRecorded => {
                 bump(&self.counts.queue_full)
             }
@@ -382,6 +407,25 @@ impl Metrics {
         }
     }
 
+    /// A connection was accepted and is being served.
+    pub fn connection_opened(&self) {
+        self.open_connections.inc();
+    }
+
+    /// A connection that was being served is closed.
+    pub fn connection_ended(&self) {
+        self.open_connections.dec();
+    }
+
+    /// The server closed a connection without waiting for its client:
+    /// `max_connections` (refused at the cap), `header_timeout` or
+    /// `idle_timeout`.
+    pub fn connection_closed(&self, reason: &'static str) {
+        self.connections_closed
+            .get_or_create(&ClosedLabels { reason })
+            .inc();
+    }
+
     /// Gauges read from other components just before a scrape.
     pub fn set_gauges(&self, queue_depth: usize, directory_size: usize) {
         self.queue_depth
@@ -429,6 +473,10 @@ mod tests {
         metrics.api_request("transfer", "204", Duration::from_millis(40));
         metrics.reload("rejected");
         metrics.set_gauges(3, 12);
+        metrics.connection_opened();
+        metrics.connection_opened();
+        metrics.connection_ended();
+        metrics.connection_closed("idle_timeout");
         let text = metrics.encode();
         for expected in [
             r#"switchboard_webhooks_total{event="call.created",outcome="decided"} 1"#,
@@ -439,6 +487,8 @@ mod tests {
             r#"switchboard_aircall_request_duration_seconds_count{endpoint="transfer"} 1"#,
             r#"switchboard_reloads_total{outcome="rejected"} 1"#,
             "switchboard_dispatch_queue_depth 3",
+            "switchboard_open_connections 1",
+            r#"switchboard_connections_closed_total{reason="idle_timeout"} 1"#,
             "switchboard_webhook_duration_seconds_count 2",
             "# EOF",
         ] {

@@ -197,9 +197,9 @@ async fn ping_maps_401_and_403_to_clear_errors() {
     Mock::given(method("GET"))
         .and(path("/v1/ping"))
         .and(header("authorization", "Bearer missing"))
-        .respond_with(
-            ResponseTemplate::new(401).set_body_json(json!({ "message": "Unauthorized" })),
-        )
+        .respond_with(ResponseTemplate::new(401).set_body_json(
+            json!({ "error": "Invalid access token", "troubleshoot": "Check the token" }),
+        ))
         .mount(&server)
         .await;
     Mock::given(method("GET"))
@@ -228,7 +228,14 @@ async fn ping_maps_401_and_403_to_clear_errors() {
     .ping()
     .await
     .unwrap_err();
-    assert_eq!(err, ApiError::Unauthorized);
+    assert!(matches!(err, ApiError::Unauthorized { .. }), "{err:?}");
+    // What Aircall said, not a guess that no credentials were sent.
+    let message = err.to_string();
+    assert!(
+        message.contains("401 Unauthorized") && message.contains("Invalid access token"),
+        "{message}"
+    );
+    assert!(!message.contains("no credentials"), "{message}");
     // Auth failures are not retried: one request each.
     assert_eq!(received(&server).await.len(), 3);
 }

@@ -85,7 +85,9 @@ async fn ping_answering(status: u16) -> MockServer {
     let aircall = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/v1/ping"))
-        .respond_with(ResponseTemplate::new(status).set_body_json(json!({"message": "nope"})))
+        .respond_with(ResponseTemplate::new(status).set_body_json(
+            json!({"error": "Token revoked", "troubleshoot": "Create a new API key"}),
+        ))
         .mount(&aircall)
         .await;
     aircall
@@ -115,6 +117,25 @@ async fn refused_credentials_are_a_clear_start_up_error() {
         assert!(stderr.contains(words), "{stderr}");
         assert!(!stderr.contains(API_TOKEN), "{stderr}");
     }
+}
+
+#[tokio::test]
+async fn issue_15_a_401_at_start_up_reports_what_aircall_said() {
+    // Credentials were sent: the error must not claim Aircall saw none.
+    let rules = RulesDir::new(RULES);
+    let aircall = ping_answering(401).await;
+    let config = write_config(rules.path(), &live_yaml(&aircall));
+    let (code, stderr) = tokio::task::spawn_blocking(move || serve_fails(&["--config", &config]))
+        .await
+        .unwrap();
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("401 Unauthorized"), "{stderr}");
+    assert!(
+        stderr.contains("Token revoked") && stderr.contains("Create a new API key"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("no credentials"), "{stderr}");
+    assert!(!stderr.contains(API_TOKEN), "{stderr}");
 }
 
 #[tokio::test]
@@ -262,4 +283,45 @@ async fn fake_aircall_with_slow_transfers() -> MockServer {
         .mount(&aircall)
         .await;
     aircall
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn issue_15_serve_raises_its_open_files_limit_and_caps_connections_by_it() {
+    let rules = RulesDir::new(RULES);
+    let file = rules.file().display().to_string();
+    let state = rules.path().join("state.db").display().to_string();
+    let mut process = tokio::task::spawn_blocking(move || {
+        let mut process = ServeProcess::start_with_open_files(
+            256,
+            &["--rules", &file, "--watch", "off", "--state", &state],
+        );
+        process.wait_for_line("accepting up to");
+        process
+    })
+    .await
+    .unwrap();
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", process.id())).unwrap();
+    let open_files: Vec<u64> = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .unwrap()
+        .split_whitespace()
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    assert_eq!(open_files.len(), 2, "{limits}");
+    let (soft, hard) = (open_files[0], open_files[1]);
+    assert_eq!(soft, hard, "{limits}");
+    if hard > 256 {
+        let raised = process.wait_for_line("open-files limit raised");
+        assert!(raised.contains("before=256"), "{raised}");
+    }
+    let cap = switchboard::server::open_files::default_max_connections(hard);
+    let accepting = process.wait_for_line("accepting up to");
+    assert!(
+        accepting.contains(&format!("accepting up to {cap} connections")),
+        "{accepting}"
+    );
+    process.signal("TERM");
+    assert_eq!(process.wait_exit(), 0);
 }

@@ -113,6 +113,88 @@ async fn bad_input_gets_the_right_status_and_sends_nothing() {
 }
 
 #[tokio::test]
+async fn issue_15_trailing_bytes_and_non_positive_call_ids_are_malformed() {
+    let aircall = fake_aircall().await;
+    let rules = RulesDir::new(RULES);
+    let server = Server::start(&live_config(&rules.file(), &aircall)).await;
+    server.wait_ready().await;
+    let alice = "+44 20 7946 0958";
+
+    // A valid envelope followed by anything but whitespace: 400.
+    let mut body = call_created(2001, alice, Some(WEBHOOK_TOKEN))
+        .to_string()
+        .into_bytes();
+    body.extend_from_slice(b"garbage");
+    let (status, answer) = server.post_raw("/aircall/calls", body).await;
+    assert_eq!(status, 400, "{answer}");
+    let error = answer["error"].as_str().unwrap();
+    assert!(
+        error.contains("not valid JSON") && error.contains("trailing characters"),
+        "{answer}"
+    );
+
+    // A call id of zero or below: 400 naming data.id, nothing decided.
+    for id in [0, -1] {
+        let (status, answer) = server
+            .webhook(&call_created(id, alice, Some(WEBHOOK_TOKEN)))
+            .await;
+        assert_eq!(status, 400, "{answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains("data.id"),
+            "{answer}"
+        );
+    }
+
+    // The same call, well formed, is decided and transferred: the ones
+    // above were refused for their shape, not remembered as seen.
+    let (status, answer) = server
+        .webhook(&call_created(2001, alice, Some(WEBHOOK_TOKEN)))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "decided");
+    eventually("the transfer of call 2001", || async {
+        !transfers(&aircall).await.is_empty()
+    })
+    .await;
+    server.stop().await;
+    let sent = transfers(&aircall).await;
+    let paths: Vec<&str> = sent.iter().map(|request| request.url.path()).collect();
+    assert_eq!(paths, ["/v1/calls/2001/transfers"]);
+}
+
+#[tokio::test]
+async fn any_content_type_is_accepted() {
+    // Aircall's exact Content-Type is not confirmed (one observation:
+    // application/json): the body is read as JSON whatever it says.
+    let rules = RulesDir::new(RULES);
+    let server = Server::start(&dry_run_config(&rules.file())).await;
+    let body = call_created(2101, NOBODY, None).to_string();
+    for content_type in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        None,
+    ] {
+        let mut request = server
+            .http
+            .post(server.url("/aircall/calls"))
+            .body(body.clone());
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(status, 200, "{content_type:?}: {answer}");
+        // The first is decided, the others are its redeliveries.
+        assert!(
+            answer["status"] == "decided" || answer["status"] == "duplicate",
+            "{content_type:?}: {answer}"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn transfers_reach_aircall_for_user_team_and_number_targets() {
     let aircall = fake_aircall().await;
     let rules = RulesDir::new(RULES);

@@ -188,9 +188,12 @@ pub enum ApiError {
     /// been received and acted on.
     #[error("Aircall did not answer within {0:?}")]
     Timeout(Duration),
-    /// 401: Aircall saw no credentials (it answers 403 to wrong ones).
-    #[error("Aircall answered 401 Unauthorized: it saw no credentials (set aircall.api_id and aircall.api_token, or aircall.bearer_token)")]
-    Unauthorized,
+    /// A 401 answer. Credentials are always sent, so this is Aircall
+    /// refusing them (Aircall documents 401 for a request without any and
+    /// 403 for wrong ones, but a proxy or a revoked token may answer
+    /// otherwise): the message repeats what Aircall said, truncated.
+    #[error("Aircall answered 401 Unauthorized to the credentials sent (aircall.api_id and aircall.api_token, or aircall.bearer_token): {}", if .body.is_empty() { "(empty body)" } else { .body.as_str() })]
+    Unauthorized { body: String },
     /// 403: Aircall's answer to an invalid API key or bearer token.
     #[error("Aircall answered 403 Forbidden: the API ID and token (or the bearer token) are not valid for any company")]
     Forbidden,
@@ -750,7 +753,9 @@ impl AircallClient {
             StatusCode::TOO_MANY_REQUESTS => Err(ApiError::RateLimited {
                 reset: headers.reset,
             }),
-            StatusCode::UNAUTHORIZED => Err(ApiError::Unauthorized),
+            StatusCode::UNAUTHORIZED => Err(ApiError::Unauthorized {
+                body: truncate(&body),
+            }),
             StatusCode::FORBIDDEN => Err(ApiError::Forbidden),
             status => Err(ApiError::Status {
                 code: status.as_u16(),

@@ -112,7 +112,13 @@ pub fn unix_seconds(value: i64) -> Option<DateTime<Utc>> {
 fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, PayloadError> {
     // Tracking the path costs a fifth of decoding, on every webhook; only
     // a body that fails needs it, so that one is decoded a second time.
-    match T::deserialize(&mut serde_json::Deserializer::from_slice(body)) {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    match T::deserialize(&mut deserializer).and_then(|decoded| {
+        // Only whitespace may follow the value: `{...}garbage` is not a
+        // webhook, whatever its first object says.
+        deserializer.end()?;
+        Ok(decoded)
+    }) {
         Ok(decoded) => Ok(decoded),
         Err(_) => decode_naming_the_field(body),
     }
@@ -120,7 +126,7 @@ fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, PayloadError> {
 
 fn decode_naming_the_field<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, PayloadError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+    let decoded = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
         if inner.is_syntax() || inner.is_eof() {
@@ -130,7 +136,11 @@ fn decode_naming_the_field<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, 
         } else {
             PayloadError::Shape(format!("{path}: {inner}"))
         }
-    })
+    })?;
+    deserializer
+        .end()
+        .map_err(|error| PayloadError::Json(error.to_string()))?;
+    Ok(decoded)
 }
 
 fn prefix(field: &str, error: PayloadError) -> PayloadError {
@@ -148,7 +158,10 @@ fn prefix(field: &str, error: PayloadError) -> PayloadError {
 /// `data` of a `call.*` event (the Call object).
 #[derive(Debug, Clone, Deserialize)]
 pub struct CallData {
-    /// Int64 in Aircall's reference: never read through a float.
+    /// Int64 in Aircall's reference: never read through a float. Always
+    /// positive: a call id of 0 or below is a malformed payload, never
+    /// a call to decide (or to transfer as `/v1/calls/-1/transfers`).
+    #[serde(deserialize_with = "positive_call_id")]
     pub id: i64,
     #[serde(default)]
     pub direction: Option<String>,
@@ -168,6 +181,17 @@ pub struct CallData {
     /// The agent who took (or is being rung for) the call.
     #[serde(default)]
     pub user: Option<UserData>,
+}
+
+fn positive_call_id<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    let id = i64::deserialize(deserializer)?;
+    if id > 0 {
+        Ok(id)
+    } else {
+        Err(serde::de::Error::custom(format_args!(
+            "{id} is not a call id (call ids are positive)"
+        )))
+    }
 }
 
 /// The Aircall line of a call.
@@ -233,5 +257,32 @@ mod tests {
             Envelope::from_slice(br#"{"event":"call.created","data":{"id":"x"}}"#).unwrap();
         let err = envelope.call_data().unwrap_err();
         assert!(err.to_string().contains("data.id"), "{err}");
+    }
+
+    #[test]
+    fn issue_15_trailing_bytes_after_the_envelope_are_malformed() {
+        let body = format!("{CREATED}garbage");
+        let err = Envelope::from_slice(body.as_bytes()).unwrap_err();
+        assert!(matches!(err, PayloadError::Json(_)), "{err:?}");
+        assert!(err.to_string().contains("trailing characters"), "{err}");
+        let err = Envelope::from_slice(format!("{CREATED} {{}}").as_bytes()).unwrap_err();
+        assert!(matches!(err, PayloadError::Json(_)), "{err:?}");
+        // Whitespace after the value is still fine (a trailing newline).
+        Envelope::from_slice(format!("{CREATED}\r\n ").as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn issue_15_a_call_id_of_zero_or_below_is_malformed() {
+        for id in ["0", "-1", "-780836754"] {
+            let body = CREATED.replace("780836754", id);
+            let envelope = Envelope::from_slice(body.as_bytes()).unwrap();
+            let err = envelope.call_data().unwrap_err();
+            assert!(matches!(err, PayloadError::Shape(_)), "{err:?}");
+            let message = err.to_string();
+            assert!(
+                message.contains("data.id") && message.contains("positive"),
+                "{message}"
+            );
+        }
     }
 }

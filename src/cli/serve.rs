@@ -5,7 +5,9 @@
 //! up logging, starts the service ([`crate::server::app::App`]) and serves
 //! until SIGTERM or Ctrl-C; then stops accepting, lets queued actions that
 //! are still within their deadline finish, and exits. SIGHUP reloads the
-//! rules. This file only wires things together.
+//! rules. Before anything opens a file, the open-files soft limit is
+//! raised to the hard limit (each connection takes one; the default cap
+//! on connections follows). This file only wires things together.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,6 +18,7 @@ use tokio::net::TcpListener;
 use super::ExitStatus;
 use crate::config::{Config, LogFormat, Mode, WatchMode};
 use crate::server::app::{App, StartError};
+use crate::server::open_files;
 use crate::telemetry;
 
 /// Options of `switchboard serve`; each overrides the config file.
@@ -98,6 +101,7 @@ pub fn run(args: &ServeArgs) -> ExitStatus {
 }
 
 async fn serve(config: Config) -> ExitStatus {
+    raise_open_files_limit();
     let mut app = match App::start(&config).await {
         Ok(app) => app,
         Err(error @ StartError::Rules { .. }) => {
@@ -142,6 +146,22 @@ async fn serve(config: Config) -> ExitStatus {
         Err(error) => {
             eprintln!("error: server failed: {error}");
             ExitStatus::Failure
+        }
+    }
+}
+
+/// Raises the open-files soft limit to the hard limit: a process-wide
+/// setting, so the binary's business, not the library's (tests run many
+/// servers in one process). Failing leaves the current limit, which the
+/// default connection cap then follows.
+fn raise_open_files_limit() {
+    match open_files::raise_to_hard_limit() {
+        Ok((before, after)) if after > before => {
+            tracing::info!(before, after, "open-files limit raised to the hard limit");
+        }
+        Ok((_, limit)) => tracing::debug!(limit, "open-files limit already at the hard limit"),
+        Err(error) => {
+            tracing::warn!(%error, "cannot raise the open-files limit; keeping the current one");
         }
     }
 }

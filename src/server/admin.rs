@@ -14,6 +14,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::auth::AdminAccess;
+use super::body_deadline;
 use super::error::HttpError;
 use super::AppState;
 use crate::reload::{self, Rejection, ReloadOutcome, Report, Trigger};
@@ -132,7 +133,13 @@ pub(super) async fn check(
             }
             .into_response()
         }
-        Err(rejection) => return HttpError::BadRequest(rejection.body_text()).into_response(),
+        Err(rejection) => {
+            return match body_deadline::timed_out(&rejection) {
+                Some(timeout) => HttpError::BodyTimeout(timeout),
+                None => HttpError::BadRequest(rejection.body_text()),
+            }
+            .into_response()
+        }
     };
     let text = match String::from_utf8(body.to_vec()) {
         Ok(text) => text,

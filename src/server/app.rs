@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use super::connections::ConnectionLimits;
 use super::sink::{LogSink, MetricsObserver};
 use super::{serve, AppState, StateError, StateParts};
 use crate::aircall::client::{self, AircallClient, ApiError, ClientBuildError, ClientConfig};
@@ -21,7 +22,7 @@ use crate::aircall::directory::Directory;
 use crate::aircall::dispatch::{DispatchConfig, Dispatcher};
 use crate::aircall::presence::PresenceBook;
 use crate::aircall::rate_limit::{RateLimitConfig, RateLimiter};
-use crate::config::{Config, Credentials, Mode};
+use crate::config::{Config, Credentials, Mode, ServerConfig};
 use crate::contacts::aircall::ContactSearch;
 use crate::contacts::{Contacts, ContactsError};
 use crate::metrics::Metrics;
@@ -71,6 +72,8 @@ pub struct App {
     background: Vec<JoinHandle<()>>,
     /// How long requests in flight may take to finish after the signal.
     grace: Duration,
+    /// Timeouts and connection cap.
+    server: ServerConfig,
 }
 
 impl App {
@@ -189,6 +192,7 @@ impl App {
             watcher: Some(watcher),
             background,
             grace: config.shutdown_grace,
+            server: config.server,
         })
     }
 
@@ -224,7 +228,21 @@ impl App {
             shutdown.await;
             let _ = stopping.send(());
         };
-        let serving = serve(listener, self.state.clone(), signal);
+        let limits = ConnectionLimits::from_config(&self.server);
+        tracing::info!(
+            max_connections = limits.max_connections,
+            from = if self.server.max_connections.is_some() {
+                "server.max_connections"
+            } else {
+                "the open-files limit"
+            },
+            header_read_timeout = ?limits.header_read_timeout,
+            body_read_timeout = ?limits.body_read_timeout,
+            idle_timeout = ?limits.idle_timeout,
+            "accepting up to {} connections at once",
+            limits.max_connections
+        );
+        let serving = serve(listener, self.state.clone(), limits, signal);
         tokio::pin!(serving);
         let served = tokio::select! {
             served = &mut serving => served,
@@ -307,7 +325,7 @@ async fn check_credentials(client: &AircallClient) -> Result<(), StartError> {
             tracing::info!("Aircall credentials accepted (GET /v1/ping)");
             Ok(())
         }
-        Err(error @ (ApiError::Unauthorized | ApiError::Forbidden)) => {
+        Err(error @ (ApiError::Unauthorized { .. } | ApiError::Forbidden)) => {
             Err(StartError::Credentials(error))
         }
         Err(error @ ApiError::Status { code, .. }) if (400..500).contains(&code) && code != 429 => {

@@ -27,6 +27,9 @@ pub enum HttpError {
     /// 404: no such endpoint.
     #[error("no such endpoint")]
     NotFound,
+    /// 408: the body did not arrive in time; the connection is closed.
+    #[error("{0}")]
+    BodyTimeout(super::body_deadline::BodyTimeout),
     /// 413: body over the limit.
     #[error("request body is larger than {limit} bytes")]
     TooLarge { limit: usize },
@@ -45,6 +48,7 @@ impl HttpError {
             HttpError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             HttpError::Forbidden(_) => StatusCode::FORBIDDEN,
             HttpError::NotFound => StatusCode::NOT_FOUND,
+            HttpError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             HttpError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             HttpError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             HttpError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -62,6 +66,9 @@ impl IntoResponse for HttpError {
         let status = self.status();
         let bearer = matches!(self, HttpError::Unauthorized { bearer: true, .. });
         let retry = matches!(self, HttpError::Unavailable(_));
+        // The rest of a late body may still be on its way: the connection
+        // cannot carry another request.
+        let close = matches!(self, HttpError::BodyTimeout(_));
         let mut response = (
             status,
             Json(ErrorBody {
@@ -74,6 +81,11 @@ impl IntoResponse for HttpError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"switchboard admin\""),
             );
+        }
+        if close {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         if retry {
             response

@@ -14,15 +14,24 @@
 //! The server decides with the rules and hands actions to the dispatcher;
 //! it never calls the Aircall API on a request's path, so acknowledging a
 //! webhook does not depend on Aircall's latency.
+//!
+//! [`connections`] accepts and serves the connections within the bounds
+//! of the `server:` table: a cap on open connections, header, body and
+//! idle deadlines ([`watchdog`], [`body_deadline`]); [`open_files`]
+//! raises the open-files limit the cap's default is derived from.
 
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod body_deadline;
+pub mod connections;
 pub mod decisions;
 pub mod dedupe;
 pub mod error;
+pub mod open_files;
 pub mod ops;
 pub mod sink;
+pub mod watchdog;
 pub mod webhook;
 
 use std::future::Future;
@@ -33,7 +42,6 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use axum::Router;
 use chrono::{DateTime, Utc};
 use tokio::net::TcpListener;
@@ -47,6 +55,7 @@ use crate::metrics::Metrics;
 use crate::reload::RulesHandle;
 use crate::store::Store;
 use auth::{AdminToken, TokenSet};
+use connections::ConnectionLimits;
 use dedupe::SeenCalls;
 
 /// How many call ids the duplicate filter remembers at most. Far above any
@@ -224,20 +233,19 @@ async fn not_found() -> axum::response::Response {
     error::HttpError::NotFound.into_response()
 }
 
-/// Serves `state` on `listener` until `shutdown` completes; then stops
-/// accepting and lets requests in flight finish. Draining the dispatcher
-/// is the caller's next step ([`app::App::run`] does both).
-pub async fn serve<F>(listener: TcpListener, state: AppState, shutdown: F) -> std::io::Result<()>
+/// Serves `state` on `listener`, within `limits`, until `shutdown`
+/// completes; then stops accepting and lets requests in flight finish.
+/// Draining the dispatcher is the caller's next step ([`app::App::run`]
+/// does both).
+pub async fn serve<F>(
+    listener: TcpListener,
+    state: AppState,
+    limits: ConnectionLimits,
+    shutdown: F,
+) -> std::io::Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    // Small JSON answers: do not let Nagle's algorithm hold them back.
-    let listener = listener.tap_io(|stream| {
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let metrics = Arc::clone(state.metrics());
+    connections::serve_connections(listener, router(state), limits, metrics, shutdown).await
 }

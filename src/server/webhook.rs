@@ -1,8 +1,8 @@
 //! `POST /aircall/calls`: Aircall's webhooks in, decisions out.
 //!
-//! In order: body size (413), envelope (400), token (401, constant time),
-//! then by event: an inbound `call.created` is deduplicated, decided with
-//! ONE snapshot of the rules (with the caller's contact and last agent
+//! In order: body size (413) and time (408), envelope (400), token (401,
+//! constant time), then by event: an inbound `call.created` is
+//! deduplicated, decided with ONE snapshot of the rules (with the caller's contact and last agent
 //! when the rules read them), claimed in the store and handed to the
 //! dispatcher (503 only when its queue is full, so Aircall redelivers);
 //! `user.*` and other `call.*` events feed the presence book, the
@@ -24,6 +24,7 @@ use axum::Json;
 use chrono::Utc;
 use serde::Serialize;
 
+use super::body_deadline;
 use super::error::HttpError;
 use super::sink::rule_label;
 use super::AppState;
@@ -92,6 +93,14 @@ async fn handle(state: &AppState, body: Result<Bytes, BytesRejection>) -> Handle
             );
         }
         Err(rejection) => {
+            if let Some(timeout) = body_deadline::timed_out(&rejection) {
+                tracing::warn!(%timeout, "webhook rejected: body too slow");
+                return reject(
+                    NO_EVENT,
+                    WebhookOutcome::BodyTimeout,
+                    HttpError::BodyTimeout(timeout),
+                );
+            }
             return bad_request(
                 NO_EVENT,
                 format!("could not read the body: {}", rejection.body_text()),

@@ -26,10 +26,36 @@ pub(crate) struct ServeProcess {
 impl ServeProcess {
     /// Starts `serve` on 127.0.0.1:0 and waits for its "listening" line.
     pub(crate) fn start(args: &[&str]) -> ServeProcess {
-        let mut child = switchboard()
+        let mut command = switchboard();
+        command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
+            .args(args);
+        ServeProcess::spawn(command)
+    }
+
+    /// Like [`ServeProcess::start`], from a shell that first lowers the
+    /// open-files soft limit to `soft`.
+    pub(crate) fn start_with_open_files(soft: u64, args: &[&str]) -> ServeProcess {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -S -n {soft} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
+            .env("RUST_LOG", "info")
+            .env_remove("NO_COLOR");
+        ServeProcess::spawn(command)
+    }
+
+    /// The process id (the shell's, which `exec` made the server's).
+    pub(crate) fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn spawn(mut command: Command) -> ServeProcess {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
