@@ -336,7 +336,11 @@ async fn same_named_replicas_killed_and_restarted_transfer_each_call_once() {
         unknown.len(),
         unknown.iter().filter(|id| !sent.contains_key(id)).count()
     );
-    assert!(delivered.len() > 200, "too little load: {}", delivered.len());
+    assert!(
+        delivered.len() > 200,
+        "too little load: {}",
+        delivered.len()
+    );
     let twice: Vec<(&i64, &usize)> = sent.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "transferred more than once: {twice:?}");
     let never: Vec<&i64> = delivered

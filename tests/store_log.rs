@@ -480,7 +480,10 @@ async fn lease_lapsed(db: &TestDb, instance: &str) {
         if lapsed {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the lease never lapsed");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the lease never lapsed"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     pool.close().await;
@@ -548,7 +551,11 @@ async fn postgres_same_named_instances_take_over_only_what_the_gone_one_left() {
         })
         .await
         .unwrap();
-    let statuses: Vec<&str> = entries[0].outcomes.iter().map(|o| o.status.as_str()).collect();
+    let statuses: Vec<&str> = entries[0]
+        .outcomes
+        .iter()
+        .map(|o| o.status.as_str())
+        .collect();
     assert_eq!(statuses, ["unknown"]);
     b.close().await;
     c.close().await;

@@ -160,7 +160,7 @@ pub fn spawn_takeover(store: &Store, dispatcher: &Dispatcher) -> Option<JoinHand
     }
     let (store, dispatcher) = (store.clone(), dispatcher.clone());
     Some(tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(store.config().lease_expiry / 5);
+        let mut ticks = tokio::time::interval(store.lease_renewal());
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The first tick is immediate: the start already looked.
         ticks.tick().await;

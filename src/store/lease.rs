@@ -24,10 +24,12 @@ use tokio::task::JoinHandle;
 
 use super::sql;
 
-/// A new instance id: `REPLICA/PID/RANDOM` (64 random bits). The name and
-/// the pid are for people reading the store; the random part makes it
-/// unique, across hosts and restarts alike.
-pub(crate) fn new_instance_id(replica: &str) -> String {
+/// A new instance id: `PID-RANDOM` (64 random bits, in hex). The pid is
+/// for people matching claims to processes; the random part makes it
+/// unique, across hosts and restarts alike. No replica name: claims and
+/// leases carry it beside, and every claim row (SQLite's hot path too)
+/// holds the id.
+pub(crate) fn new_instance_id() -> String {
     // `RandomState` is keyed from the operating system's randomness.
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     let since_epoch = SystemTime::now()
@@ -35,11 +37,13 @@ pub(crate) fn new_instance_id(replica: &str) -> String {
         .unwrap_or_default();
     hasher.write_u128(since_epoch.as_nanos());
     hasher.write_u32(std::process::id());
-    format!(
-        "{replica}/{}/{:016x}",
-        std::process::id(),
-        hasher.finish()
-    )
+    format!("{}-{:016x}", std::process::id(), hasher.finish())
+}
+
+/// How often a lease of `expiry` is renewed, and how often replicas look
+/// for the claims of instances that are gone: see [`Lease::renew_every`].
+pub(crate) fn renew_every(expiry: Duration) -> Duration {
+    (expiry / 5).max(Duration::from_millis(100))
 }
 
 /// This instance's lease on PostgreSQL.
@@ -52,6 +56,13 @@ pub(crate) struct Lease {
 }
 
 impl Lease {
+    /// How often the heartbeat renews the lease: a fifth of its expiry
+    /// (so four renewals in a row may fail before it lapses), and at most
+    /// ten times a second whatever a config made in code says.
+    pub(crate) fn renew_every(&self) -> Duration {
+        renew_every(self.expiry)
+    }
+
     /// Takes the lease, or extends it to `expiry` from now (database time).
     pub(crate) async fn renew(&self) -> Result<(), sqlx::Error> {
         sqlx::query(sql::RENEW_LEASE)
@@ -73,12 +84,11 @@ impl Lease {
             .map(drop)
     }
 
-    /// Renews the lease every fifth of its expiry until aborted: four
-    /// renewals in a row may fail (a database hiccup) before it lapses.
+    /// Renews the lease until aborted (see [`Lease::renew_every`]).
     pub(crate) fn spawn_heartbeat(&self) -> JoinHandle<()> {
         let lease = self.clone();
         tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(lease.expiry / 5);
+            let mut ticks = tokio::time::interval(lease.renew_every());
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             // The first tick is immediate: `Store::open` took the lease.
             ticks.tick().await;
@@ -110,10 +120,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn instance_ids_are_unique_for_one_name() {
-        let a = new_instance_id("host-a");
-        let b = new_instance_id("host-a");
+    fn instance_ids_are_unique_within_one_process() {
+        let (a, b) = (new_instance_id(), new_instance_id());
         assert_ne!(a, b);
-        assert!(a.starts_with(&format!("host-a/{}/", std::process::id())), "{a}");
+        assert!(a.starts_with(&format!("{}-", std::process::id())), "{a}");
+        assert_eq!(a.len(), b.len());
     }
 }

@@ -257,7 +257,7 @@ impl Store {
             message: error.to_string(),
         })?;
         let replica = config.replica_name();
-        let instance = lease::new_instance_id(&replica);
+        let instance = lease::new_instance_id();
         // The lease before any claim: a claim whose owner has no live
         // lease is taken over by the other replicas.
         let lease = match &db {
@@ -376,7 +376,7 @@ impl Store {
                 location: location.clone(),
                 replica: config.replica_name(),
                 // Reads only: it never claims anything.
-                instance: lease::new_instance_id(&config.replica_name()),
+                instance: lease::new_instance_id(),
                 lease: None,
                 heartbeat: std::sync::Mutex::new(None),
                 unowned_looked_for: AtomicBool::new(true),
@@ -403,13 +403,19 @@ impl Store {
     }
 
     /// This process's instance id, the owner of the claims it takes:
-    /// `REPLICA/PID/RANDOM`, new at every start.
+    /// `PID-RANDOM`, new at every start.
     pub fn instance(&self) -> &str {
         &self.inner.instance
     }
 
     pub fn config(&self) -> &StoreConfig {
         &self.inner.config
+    }
+
+    /// How often this instance renews its lease (PostgreSQL), and so how
+    /// often it looks for the calls of replicas that are gone.
+    pub fn lease_renewal(&self) -> Duration {
+        lease::renew_every(self.inner.config.lease_expiry)
     }
 
     /// Hands `command` to the writer (on SQLite this may commit it, and
@@ -647,6 +653,7 @@ impl Store {
                 .map_err(write_error)?,
             Db::Postgres(pool) => {
                 let gone: Vec<String> = sqlx::query_scalar(sql::GONE_OWNERS)
+                    .bind(instance)
                     .fetch_all(pool)
                     .await
                     .map_err(read_error)?;
@@ -658,11 +665,13 @@ impl Store {
                         .fetch_all(pool)
                         .await
                         .map_err(write_error)?;
-                    tracing::info!(
-                        calls = taken.len(),
-                        instances = gone.join(", "),
-                        "took over the unfinished calls of replica instances that are gone"
-                    );
+                    if !taken.is_empty() {
+                        tracing::info!(
+                            calls = taken.len(),
+                            instances = gone.join(", "),
+                            "took over the unfinished calls of replica instances that are gone"
+                        );
+                    }
                 }
                 if !self.inner.unowned_looked_for.swap(true, Ordering::SeqCst) {
                     let unowned: Vec<(i64,)> = sqlx::query_as(sql::TAKE_OVER_UNOWNED)

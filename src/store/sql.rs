@@ -196,11 +196,12 @@ pub(crate) const END_LEASE: &str = concat!(
     " WHERE instance = $1"
 );
 
-/// PostgreSQL: the instances that hold unfinished claims and no live
-/// lease (gone: killed, crashed, or stopped).
+/// PostgreSQL: the instances other than `$1` that hold unfinished claims
+/// and no live lease (gone: killed, crashed, or stopped). Never `$1`
+/// itself, even with its lease lapsed: its claims are in its own queue.
 pub(crate) const GONE_OWNERS: &str = concat!(
     "SELECT DISTINCT owner FROM call_claims \
-     WHERE state IN ('pending', 'sending') AND owner IS NOT NULL AND owner NOT IN \
+     WHERE state IN ('pending', 'sending') AND owner <> $1 AND owner NOT IN \
        (SELECT instance FROM replica_leases WHERE expires_at > ",
     db_now_ms!(),
     ")"
