@@ -925,6 +925,8 @@ mod tests {
         assert_eq!(config.rules, defaults.rules);
         assert_eq!(config.queue_capacity, defaults.queue_capacity);
         assert_eq!(config.server, defaults.server);
+        assert_eq!(config.state, defaults.state);
+        assert_eq!(config.store, defaults.store);
 
         let text = include_str!("../deploy/switchboard.container.yaml");
         let config =

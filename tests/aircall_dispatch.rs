@@ -19,7 +19,8 @@ use serde_json::json;
 use switchboard::aircall::client::{AircallClient, ClientConfig};
 use switchboard::aircall::directory::Directory;
 use switchboard::aircall::dispatch::{
-    ActionKind, DispatchConfig, DispatchOutcome, Dispatcher, Job,
+    ActionKind, ActionRecord, Clearance, DispatchConfig, DispatchOutcome, Dispatcher, Job,
+    OutcomeSink, SendingFuture,
 };
 use switchboard::aircall::presence::PresenceBook;
 use switchboard::aircall::rate_limit::RateLimitConfig;
@@ -499,6 +500,94 @@ async fn a_second_job_for_the_same_call_is_a_duplicate() {
     assert_eq!(statuses, ["duplicate", "sent"]);
     setup.dispatcher.shutdown().await;
     assert_eq!(posts(&server).await.len(), 1);
+}
+
+/// A sink that clears the transfers of some calls only, as the store does
+/// for the calls whose claims this instance holds.
+struct Clearing {
+    records: Arc<Records>,
+    /// Call 90's claim went to another replica; call 91's transfer could
+    /// not be noted as being sent; the others are cleared.
+    clearance: fn(i64) -> Clearance,
+}
+
+impl OutcomeSink for Clearing {
+    fn record(&self, record: ActionRecord) {
+        self.records.record(record);
+    }
+
+    fn sending(&self, call_id: i64) -> SendingFuture<'_> {
+        Box::pin(std::future::ready((self.clearance)(call_id)))
+    }
+}
+
+/// A transfer goes out only when the sink clears it: a call whose claim
+/// another replica took over is left to that one (this one's transfer,
+/// and the rest of the decision, are duplicates), and a transfer that
+/// could not be noted as being sent is not sent.
+#[tokio::test]
+async fn a_transfer_the_sink_does_not_clear_is_not_sent() {
+    let server = MockServer::start().await;
+    transfers_answer(&server, ResponseTemplate::new(204)).await;
+    mount_directory(&server).await;
+    let directory = Arc::new(Directory::new(client(&server)));
+    directory.refresh().await.unwrap();
+    let records = Records::new();
+    let dispatcher = Dispatcher::spawn(
+        DispatchConfig::default(),
+        Some(client(&server)),
+        Arc::clone(&directory),
+        Arc::new(PresenceBook::new(Arc::clone(&directory))),
+        Arc::new(Clearing {
+            records: Arc::clone(&records),
+            clearance: |call_id| match call_id {
+                90 => Clearance::ClaimedElsewhere,
+                91 => Clearance::NotNoted("the store is unreachable".to_owned()),
+                _ => Clearance::Cleared,
+            },
+        }),
+    );
+    let transfer_and_comment = decision(vec![
+        Action::Transfer {
+            to: number("+18001231234"),
+            fallbacks: vec![],
+            skipped: vec![],
+        },
+        Action::Comment {
+            text: "routed".to_owned(),
+        },
+    ]);
+    dispatcher
+        .try_submit(job(90, transfer_and_comment.clone()))
+        .unwrap();
+    dispatcher
+        .try_submit(job(91, transfer(number("+18001231234"), vec![])))
+        .unwrap();
+    dispatcher
+        .try_submit(job(92, transfer(number("+18001231234"), vec![])))
+        .unwrap();
+    let records = records.wait_for(4).await;
+    let status = |call_id: i64, kind: ActionKind| {
+        records
+            .iter()
+            .find(|record| record.call_id == call_id && record.action == kind)
+            .map(|record| record.status.clone())
+            .unwrap()
+    };
+    assert_eq!(status(90, ActionKind::Transfer), DispatchOutcome::Duplicate);
+    assert_eq!(status(90, ActionKind::Comment), DispatchOutcome::Duplicate);
+    assert!(matches!(
+        status(91, ActionKind::Transfer),
+        DispatchOutcome::Failed { reason } if reason.contains("could not be noted as being sent")
+    ));
+    assert_eq!(status(92, ActionKind::Transfer), DispatchOutcome::Sent);
+    dispatcher.shutdown().await;
+    let sent: Vec<String> = posts(&server)
+        .await
+        .iter()
+        .map(|request| request.url.path().to_owned())
+        .collect();
+    assert_eq!(sent, ["/v1/calls/92/transfers"]);
 }
 
 #[tokio::test]

@@ -178,8 +178,11 @@ async fn concurrent_claims_have_one_winner(store: Store) {
     store.close().await;
 }
 
-async fn unfinished_decisions_are_resumed_or_expired(store: Store) {
+/// What a process decided and did not finish is taken over by the next
+/// one (a new instance of the same replica), never by itself while alive.
+async fn unfinished_decisions_are_resumed_or_expired(first: Store) {
     let now = Utc::now();
+    let store = &first;
     // Within its deadline, nothing done yet.
     store
         .record(decided(
@@ -218,8 +221,17 @@ async fn unfinished_decisions_are_resumed_or_expired(store: Store) {
         ))
         .await
         .unwrap();
-    store.mark_sending(7004).await.unwrap();
+    assert!(store.mark_sending(7004).await.unwrap());
     store.flush().await.unwrap();
+    // A live instance's claims are its own business, this one's included.
+    assert_eq!(
+        first.recover(now).await.unwrap(),
+        switchboard::store::Recovery::default()
+    );
+    // The process stops; the next one (same name, new instance) takes over.
+    first.close().await;
+    let store = Store::open(first.location(), first.config()).await.unwrap();
+    assert_ne!(store.instance(), first.instance());
 
     let recovery = store.recover(now).await.unwrap();
     assert_eq!(recovery.expired, 1);
@@ -267,6 +279,26 @@ async fn unfinished_decisions_are_resumed_or_expired(store: Store) {
     let again = store.recover(now).await.unwrap();
     assert_eq!(again.expired, 0);
     store.close().await;
+}
+
+/// Only the instance that holds a claim marks its transfer as being sent
+/// (a transfer goes out only once marked): an instance that was taken for
+/// gone, and whose claims were taken over, sends nothing.
+async fn only_the_claims_owner_marks_a_transfer_as_sending(first: Store) {
+    let now = Utc::now();
+    first.record(decided(7101, now, "+1")).await.unwrap();
+    first.close().await;
+    let second = Store::open(first.location(), first.config()).await.unwrap();
+    // Not its claim yet.
+    assert!(!second.mark_sending(7101).await.unwrap());
+    let recovery = second.recover(now).await.unwrap();
+    assert_eq!(recovery.resume.len(), 1);
+    assert!(second.mark_sending(7101).await.unwrap());
+    // A second transfer of the same decision is marked as well.
+    assert!(second.mark_sending(7101).await.unwrap());
+    // A call nobody claimed is not marked.
+    assert!(!second.mark_sending(7199).await.unwrap());
+    second.close().await;
 }
 
 async fn released_claim_can_be_taken_again(store: Store) {
@@ -424,11 +456,144 @@ on_both_engines!(
     log_and_read_back,
     concurrent_claims_have_one_winner,
     unfinished_decisions_are_resumed_or_expired,
+    only_the_claims_owner_marks_a_transfer_as_sending,
     released_claim_can_be_taken_again,
     old_records_are_pruned,
     pruning_goes_chunk_by_chunk,
     outcomes_are_committed_without_a_flush,
 );
+
+/// Waits until instance `instance`'s lease has lapsed, by the database's
+/// clock.
+async fn lease_lapsed(db: &TestDb, instance: &str) {
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let lapsed: bool = sqlx::query_scalar(
+            "SELECT expires_at < (extract(epoch FROM now()) * 1000)::bigint \
+             FROM replica_leases WHERE instance = $1",
+        )
+        .bind(instance)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if lapsed {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the lease never lapsed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    pool.close().await;
+}
+
+/// Three processes with one replica name on one PostgreSQL: the claims of
+/// a live instance are never taken over (a same-named process used to
+/// take them all at its start, and transfer them a second time); once
+/// one is gone (killed: its lease lapses), each of its unfinished claims
+/// goes to exactly one of the others, however many look at once, and a
+/// live one's heartbeat keeps its own claims with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_same_named_instances_take_over_only_what_the_gone_one_left() {
+    let Some(db) = TestDb::postgres("same_named_instances_take_over").await else {
+        return;
+    };
+    let config = StoreConfig {
+        lease_expiry: Duration::from_secs(2),
+        ..test_config("same-name")
+    };
+    let gone = Store::open(&db.location(), &config).await.unwrap();
+    let b = Store::open(&db.location(), &config).await.unwrap();
+    let c = Store::open(&db.location(), &config).await.unwrap();
+    let now = Utc::now();
+    for call_id in 7201..=7220 {
+        gone.record(decided(call_id, now, "+1")).await.unwrap();
+    }
+    assert!(gone.mark_sending(7220).await.unwrap());
+    for call_id in 7301..=7305 {
+        b.record(decided(call_id, now, "+1")).await.unwrap();
+    }
+    for live in [&b, &c] {
+        assert_eq!(
+            live.recover(now).await.unwrap(),
+            switchboard::store::Recovery::default()
+        );
+    }
+
+    // Killed: no `close`, so its lease lapses by itself.
+    let gone_instance = gone.instance().to_owned();
+    drop(gone);
+    lease_lapsed(&db, &gone_instance).await;
+    let (by_b, by_c) = tokio::join!(b.recover(now), c.recover(now));
+    let mut taken: Vec<i64> = by_b
+        .unwrap()
+        .resume
+        .into_iter()
+        .chain(by_c.unwrap().resume)
+        .map(|call| call.call_id)
+        .collect();
+    taken.sort_unstable();
+    assert_eq!(taken, (7201..=7220).collect::<Vec<_>>());
+    // Nothing is left for a later look, and b's claims stayed with b.
+    for live in [&b, &c] {
+        assert!(live.recover(now).await.unwrap().resume.is_empty());
+    }
+    for call_id in 7301..=7305 {
+        assert!(b.mark_sending(call_id).await.unwrap());
+    }
+    // The transfer that was being sent is recorded unknown once, not twice.
+    let entries = b
+        .decisions(&DecisionQuery {
+            call_id: Some(7220),
+            ..DecisionQuery::default()
+        })
+        .await
+        .unwrap();
+    let statuses: Vec<&str> = entries[0]
+        .outcomes
+        .iter()
+        .map(|o| o.status.as_str())
+        .collect();
+    assert_eq!(statuses, ["unknown"]);
+    b.close().await;
+    c.close().await;
+    db.drop_db().await;
+}
+
+/// An instance whose lease lapsed while it lived (stalled, or cut off
+/// from the database) may have lost its claims to another: it can no
+/// longer mark their transfers as being sent, so it never sends them, and
+/// giving a claim back no longer drops the new owner's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_instance_whose_lease_lapsed_sends_nothing_it_lost() {
+    let Some(db) = TestDb::postgres("lease_lapsed_sends_nothing").await else {
+        return;
+    };
+    let config = test_config("same-name");
+    let stalled = Store::open(&db.location(), &config).await.unwrap();
+    let other = Store::open(&db.location(), &config).await.unwrap();
+    let now = Utc::now();
+    stalled.record(decided(7401, now, "+1")).await.unwrap();
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    sqlx::query("UPDATE replica_leases SET expires_at = 0 WHERE instance = $1")
+        .bind(stalled.instance())
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let recovery = other.recover(now).await.unwrap();
+    assert_eq!(recovery.resume.len(), 1);
+    assert!(!stalled.mark_sending(7401).await.unwrap());
+    assert!(other.mark_sending(7401).await.unwrap());
+    stalled.release_claim(7401).await.unwrap();
+    let again = stalled.record(decided(7401, now, "+1")).await.unwrap();
+    assert_eq!(again.claimed, Some(false));
+    stalled.close().await;
+    other.close().await;
+    db.drop_db().await;
+}
 
 #[tokio::test]
 async fn sqlite_store_is_created_on_demand_in_wal_mode() {

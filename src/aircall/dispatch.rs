@@ -18,7 +18,9 @@
 //! is recorded as unknown. A job whose call started more than the deadline
 //! ago is dropped as expired: the caller has hung up or been answered.
 //! A second job for a call already submitted is recorded as a duplicate
-//! and sends nothing.
+//! and sends nothing. A transfer goes out only once the sink has noted it
+//! as being sent ([`OutcomeSink::sending`]); when the sink refuses (the
+//! call's claim went to another replica) it is a duplicate too.
 //!
 //! What it must not do: block the caller of `try_submit`, retry a request
 //! that may have taken effect, or send anything in dry-run.
@@ -134,7 +136,8 @@ pub enum DispatchOutcome {
     Kept { reason: String },
     /// Not attempted, with the reason (e.g. a tag that does not exist).
     Skipped { reason: String },
-    /// Another job for this call was already submitted; nothing was sent.
+    /// Another job for this call was already submitted (here, or on the
+    /// replica that took the call's claim over); nothing was sent.
     Duplicate,
 }
 
@@ -214,14 +217,29 @@ pub trait OutcomeSink: Send + Sync + 'static {
     /// Called, and awaited, just before a transfer request is sent: a
     /// durable sink notes that the call's transfer may now have taken
     /// effect, so that after a crash it is not sent a second time. The
-    /// default does nothing.
+    /// request goes out only if this says [`Clearance::Cleared`]. The
+    /// default clears every transfer.
     fn sending(&self, _call_id: i64) -> SendingFuture<'_> {
-        Box::pin(std::future::ready(()))
+        Box::pin(std::future::ready(Clearance::Cleared))
     }
 }
 
 /// What [`OutcomeSink::sending`] returns.
-pub type SendingFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+pub type SendingFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Clearance> + Send + 'a>>;
+
+/// Whether a transfer may be sent, as the sink said before it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Clearance {
+    /// Noted as being sent: send it.
+    Cleared,
+    /// Another replica holds the call now (it took this one for gone):
+    /// that one carries it out. Recorded as a duplicate.
+    ClaimedElsewhere,
+    /// It could not be noted (the reason): not sent, as a crash now could
+    /// get it sent twice. Recorded as failed.
+    NotNoted(String),
+}
 
 /// A job on its way, with its clock.
 struct Queued {
@@ -591,15 +609,18 @@ impl Worker {
             rule: job.decision.rule,
         });
         let expired = Instant::now() >= deadline;
+        // Set when the call's claim turns out to be another replica's:
+        // that one carries out the rest of the decision.
+        let mut claimed_elsewhere = false;
         for action in job.decision.actions {
-            if expired {
-                self.sink.record(immediate(
-                    &info,
-                    &action,
-                    DispatchOutcome::Expired,
-                    0,
-                    submitted,
-                ));
+            if expired || claimed_elsewhere {
+                let status = if expired {
+                    DispatchOutcome::Expired
+                } else {
+                    DispatchOutcome::Duplicate
+                };
+                self.sink
+                    .record(immediate(&info, &action, status, 0, submitted));
                 continue;
             }
             match action {
@@ -607,6 +628,7 @@ impl Worker {
                     let record = self
                         .transfer(&info, &to, &fallbacks, submitted, deadline)
                         .await;
+                    claimed_elsewhere = record.status == DispatchOutcome::Duplicate;
                     self.sink.record(record);
                 }
                 Action::Keep { .. } => {
@@ -714,7 +736,21 @@ impl Worker {
             return record;
         };
         let (call_id, target_ref) = (info.call_id, &target);
-        self.sink.sending(call_id).await;
+        match self.sink.sending(call_id).await {
+            Clearance::Cleared => {}
+            Clearance::ClaimedElsewhere => {
+                record.status = DispatchOutcome::Duplicate;
+                record.latency = submitted.elapsed();
+                return record;
+            }
+            Clearance::NotNoted(reason) => {
+                record.status = DispatchOutcome::Failed {
+                    reason: format!("not sent: it could not be noted as being sent ({reason})"),
+                };
+                record.latency = submitted.elapsed();
+                return record;
+            }
+        }
         let (status, attempts) = self
             .send(deadline, move || {
                 client.transfer(call_id, target_ref, Some(deadline))

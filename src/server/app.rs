@@ -27,7 +27,7 @@ use crate::contacts::aircall::ContactSearch;
 use crate::contacts::{Contacts, ContactsError};
 use crate::metrics::Metrics;
 use crate::reload::{self, Rejection, RulesHandle, RulesPolicy, RulesWatcher, WatchConfig};
-use crate::store::dispatch::{resume, StoreSink};
+use crate::store::dispatch::{resume, spawn_takeover, StoreSink};
 use crate::store::{Store, StoreError};
 
 /// The shortest time between two directory refreshes asked for by
@@ -107,6 +107,7 @@ impl App {
         tracing::info!(
             state = %store.location(),
             replica = store.replica(),
+            instance = store.instance(),
             "state store open"
         );
         let contacts = if config.contacts.sources.is_empty() {
@@ -137,11 +138,13 @@ impl App {
                 Arc::new(LogSink::new(Arc::clone(&metrics))),
             )),
         );
-        // What the previous run decided but did not carry out.
+        // What earlier runs (and replicas that are gone) decided but did
+        // not carry out; on PostgreSQL, again whenever a replica dies.
         if let Err(error) = resume(&store, &dispatcher, chrono::Utc::now()).await {
             tracing::warn!(%error, "could not look for unfinished decisions");
         }
         let mut background = vec![store.spawn_pruner()];
+        background.extend(spawn_takeover(&store, &dispatcher));
         if let Some(task) = contacts
             .as_ref()
             .and_then(|contacts| contacts.spawn_reloader(CONTACTS_RELOAD))

@@ -156,12 +156,17 @@ pub struct StoreConfig {
     /// Connections for reads (history, `GET /decisions`) and, on
     /// PostgreSQL, for the writer too.
     pub pool_size: u32,
-    /// This replica's name in the log and in claims; a restarted replica
-    /// carries out its own unfinished decisions. Default: the host name.
+    /// This replica's name in the log, for people: claims belong to the
+    /// process (a fresh instance id per start), so names may repeat.
+    /// Default: the host name.
     pub replica: Option<String>,
     /// How many replicas share the company's Aircall budget: each uses
     /// `aircall.rate_limit_per_minute / replicas`.
     pub replicas: u32,
+    /// PostgreSQL: how long after an instance last renewed its lease
+    /// (every fifth of this) the others take over its unfinished calls.
+    #[serde(deserialize_with = "duration")]
+    pub lease_expiry: Duration,
 }
 
 impl Default for StoreConfig {
@@ -180,6 +185,10 @@ impl Default for StoreConfig {
             pool_size: 8,
             replica: None,
             replicas: 1,
+            // Calls of a replica that died are carried out within about
+            // this long (well inside the 30 s action deadline), and a live
+            // one must miss four heartbeats in a row to be taken for dead.
+            lease_expiry: Duration::from_secs(5),
         }
     }
 }
@@ -217,6 +226,13 @@ impl StoreConfig {
         }
         if self.replicas == 0 {
             return Err(("store.replicas", "must be at least 1".to_owned()));
+        }
+        if self.lease_expiry < Duration::from_secs(1) {
+            return Err((
+                "store.lease_expiry",
+                "must be at least 1s (a live replica renews its lease every fifth of it)"
+                    .to_owned(),
+            ));
         }
         if self.replica.as_deref().is_some_and(|r| r.trim().is_empty()) {
             return Err(("store.replica", "must not be empty".to_owned()));
@@ -342,5 +358,10 @@ mod tests {
         let bad: StoreConfig = serde_yaml::from_str("commit_batch: 0\n").unwrap();
         assert_eq!(bad.validate().unwrap_err().0, "store.commit_batch");
         assert!(serde_yaml::from_str::<StoreConfig>("retension: 1d\n").is_err());
+        assert_eq!(config.lease_expiry, Duration::from_secs(5));
+        let lease: StoreConfig = serde_yaml::from_str("lease_expiry: 2s\n").unwrap();
+        assert_eq!(lease.lease_expiry, Duration::from_secs(2));
+        let too_short: StoreConfig = serde_yaml::from_str("lease_expiry: 200ms\n").unwrap();
+        assert_eq!(too_short.validate().unwrap_err().0, "store.lease_expiry");
     }
 }

@@ -1,20 +1,25 @@
 //! Where the store meets the dispatcher: action outcomes into the log,
-//! and unfinished decisions back into the queue after a restart.
+//! and unfinished decisions of instances that are gone back into a queue.
 //!
 //! [`StoreSink`] is an [`OutcomeSink`] that records every
 //! [`ActionRecord`] in the store (without waiting: the decision is
-//! already durable) and passes it on to another sink (the server's logs
-//! and metrics). [`resume`] hands the calls [`Store::recover`] found still
-//! within their deadline to the dispatcher, as if just decided.
+//! already durable), clears a transfer only once its "sending" mark is
+//! committed, and passes records on to another sink (the server's logs
+//! and metrics). [`resume`] hands the calls [`Store::recover`] took over
+//! and found still within their deadline to the dispatcher, as if just
+//! decided: at start, and on PostgreSQL every fifth of the lease expiry
+//! ([`spawn_takeover`]), as a replica may die while the others run on.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use tokio::task::JoinHandle;
 
 use super::record::{rule_ref, OutcomeRecord};
-use super::{Store, StoreError};
+use super::{StateLocation, Store, StoreError};
 use crate::aircall::dispatch::{
-    ActionKind, ActionRecord, DispatchOutcome, Dispatcher, Job, OutcomeSink, SendingFuture,
+    ActionKind, ActionRecord, Clearance, DispatchOutcome, Dispatcher, Job, OutcomeSink,
+    SendingFuture,
 };
 use crate::lang::Decision;
 
@@ -85,16 +90,29 @@ impl OutcomeSink for StoreSink {
 
     fn sending(&self, call_id: i64) -> SendingFuture<'_> {
         Box::pin(async move {
-            if let Err(error) = self.store.mark_sending(call_id).await {
-                tracing::warn!(call_id, %error, "could not note the transfer as being sent");
+            match self.store.mark_sending(call_id).await {
+                Ok(true) => Clearance::Cleared,
+                Ok(false) => {
+                    tracing::warn!(
+                        call_id,
+                        "transfer not sent: another replica took the call over (this one's \
+                         lease had lapsed)"
+                    );
+                    Clearance::ClaimedElsewhere
+                }
+                Err(error) => {
+                    tracing::warn!(call_id, %error, "transfer not sent: could not note it as being sent");
+                    Clearance::NotNoted(error.to_string())
+                }
             }
         })
     }
 }
 
-/// Carries out what a previous run of this replica decided but did not
-/// finish: calls within their deadline go to the dispatcher again; the
-/// others are marked expired. Returns `(resumed, expired)`.
+/// Carries out what instances that are gone (an earlier run of this
+/// process, another replica) decided but did not finish: calls within
+/// their deadline go to the dispatcher; the others are marked expired.
+/// Returns `(resumed, expired)`.
 pub async fn resume(
     store: &Store,
     dispatcher: &Dispatcher,
@@ -126,8 +144,31 @@ pub async fn resume(
         tracing::info!(
             resumed,
             expired = recovery.expired,
-            "unfinished decisions from the previous run"
+            "took over unfinished decisions of instances that are gone"
         );
     }
     Ok((resumed, recovery.expired))
+}
+
+/// PostgreSQL: takes over, every fifth of `store.lease_expiry`, the
+/// unfinished calls of replicas that died while this one runs (see
+/// [`resume`]). `None` on SQLite: one process writes the file, and
+/// earlier runs' calls were taken over at start.
+pub fn spawn_takeover(store: &Store, dispatcher: &Dispatcher) -> Option<JoinHandle<()>> {
+    if !matches!(store.location(), StateLocation::Postgres(_)) {
+        return None;
+    }
+    let (store, dispatcher) = (store.clone(), dispatcher.clone());
+    Some(tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(store.lease_renewal());
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick is immediate: the start already looked.
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            if let Err(error) = resume(&store, &dispatcher, Utc::now()).await {
+                tracing::warn!(%error, "could not look for the unfinished calls of replicas that are gone");
+            }
+        }
+    }))
 }

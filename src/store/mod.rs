@@ -12,9 +12,11 @@
 //! - A decidable `call.created` asks for a claim in the same transaction
 //!   (`INSERT ... ON CONFLICT DO NOTHING`): exactly one delivery, on
 //!   exactly one replica, gets it and acts; the others are duplicates.
+//!   The claim names this process's instance (see [`lease`]), never just
+//!   a replica name, which may repeat.
 //! - Action outcomes arrive later ([`Store::record_outcome`]); a claim
 //!   whose outcomes are not all in is unfinished, and [`Store::recover`]
-//!   finds them after a crash.
+//!   takes over those of instances that are gone (crashed, killed).
 //! - `last_agent` reads the history ([`Store::last_agent`]; on SQLite not
 //!   for a caller the `callers` filter says has none); `switchboard
 //!   decisions` and `GET /decisions` read the log ([`Store::decisions`]).
@@ -26,6 +28,7 @@ mod callers;
 pub mod config;
 pub mod dispatch;
 pub mod history;
+mod lease;
 mod lookup;
 pub mod query;
 pub mod record;
@@ -35,7 +38,7 @@ pub mod writer;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -180,6 +183,15 @@ struct Inner {
     db: Db,
     location: StateLocation,
     replica: String,
+    /// This process: the owner of its claims (see [`lease`]).
+    instance: String,
+    /// PostgreSQL: this instance's lease (absent on a read-only store).
+    lease: Option<lease::Lease>,
+    /// The task renewing it.
+    heartbeat: std::sync::Mutex<Option<JoinHandle<()>>>,
+    /// PostgreSQL: whether the claims made before claims had owners were
+    /// looked for (once, at the first recovery).
+    unowned_looked_for: AtomicBool,
     config: StoreConfig,
     writer: Option<Writer>,
     /// PostgreSQL: batched `last_agent` reads (absent on a read-only
@@ -198,6 +210,15 @@ struct Inner {
     stats: Arc<WriterStats>,
     /// The PostgreSQL writer's task (SQLite's has none).
     writer_task: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // A store dropped without `close`: its lease lapses by itself.
+        if let Some(heartbeat) = writer::lock(&self.heartbeat).take() {
+            heartbeat.abort();
+        }
+    }
 }
 
 /// The state store. Cheap to clone; clones share pools and writer.
@@ -236,11 +257,32 @@ impl Store {
             message: error.to_string(),
         })?;
         let replica = config.replica_name();
+        let instance = lease::new_instance_id();
+        // The lease before any claim: a claim whose owner has no live
+        // lease is taken over by the other replicas.
+        let lease = match &db {
+            Db::Sqlite { .. } => None,
+            Db::Postgres(pool) => {
+                let lease = lease::Lease {
+                    pool: pool.clone(),
+                    instance: instance.clone(),
+                    replica: replica.clone(),
+                    expiry: config.lease_expiry,
+                };
+                lease.renew().await.map_err(|error| StoreError::Open {
+                    location: shown.clone(),
+                    message: format!("cannot take this replica's lease: {error}"),
+                })?;
+                Some(lease)
+            }
+        };
+        let heartbeat = lease.as_ref().map(lease::Lease::spawn_heartbeat);
         let stats = Arc::new(WriterStats::default());
         let writer_config = WriterConfig {
             batch: config.commit_batch.max(1),
             wait: config.commit_wait,
             replica: replica.clone(),
+            instance: instance.clone(),
         };
         let (writer, task) = match &db {
             Db::Sqlite { path, .. } => {
@@ -294,6 +336,10 @@ impl Store {
                 db,
                 location: location.clone(),
                 replica,
+                instance,
+                lease,
+                heartbeat: std::sync::Mutex::new(heartbeat),
+                unowned_looked_for: AtomicBool::new(false),
                 config: config.clone(),
                 writer: Some(writer),
                 lookups,
@@ -329,6 +375,11 @@ impl Store {
                 db,
                 location: location.clone(),
                 replica: config.replica_name(),
+                // Reads only: it never claims anything.
+                instance: lease::new_instance_id(),
+                lease: None,
+                heartbeat: std::sync::Mutex::new(None),
+                unowned_looked_for: AtomicBool::new(true),
                 config,
                 writer: None,
                 lookups: None,
@@ -351,8 +402,20 @@ impl Store {
         &self.inner.replica
     }
 
+    /// This process's instance id, the owner of the claims it takes:
+    /// `PID-RANDOM`, new at every start.
+    pub fn instance(&self) -> &str {
+        &self.inner.instance
+    }
+
     pub fn config(&self) -> &StoreConfig {
         &self.inner.config
+    }
+
+    /// How often this instance renews its lease (PostgreSQL), and so how
+    /// often it looks for the calls of replicas that are gone.
+    pub fn lease_renewal(&self) -> Duration {
+        lease::renew_every(self.inner.config.lease_expiry)
     }
 
     /// Hands `command` to the writer (on SQLite this may commit it, and
@@ -393,9 +456,12 @@ impl Store {
     }
 
     /// Notes, durably, that `call_id`'s transfer is about to be sent: if
-    /// the process dies before its outcome is recorded, the restart
-    /// records it as unknown instead of sending it again.
-    pub async fn mark_sending(&self, call_id: i64) -> Result<(), StoreError> {
+    /// the process dies before its outcome is recorded, the instance that
+    /// takes its claims over records it as unknown instead of sending it
+    /// again. `Ok(false)`: not noted, as this instance no longer holds the
+    /// claim (it was taken for gone and another took the claim over): do
+    /// not send it.
+    pub async fn mark_sending(&self, call_id: i64) -> Result<bool, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.submit(Command::Sending { call_id, reply }).await?;
         answer.await.map_err(|_| StoreError::Closed)?
@@ -482,21 +548,31 @@ impl Store {
         Ok(agent_of(row))
     }
 
-    /// Finds this replica's claimed calls whose actions are not all done:
-    /// those still within their deadline are returned to be carried out;
-    /// the others, and their missing actions, are marked expired.
+    /// Takes over the claimed calls whose actions are not all done of the
+    /// instances that are surely gone, and carries on from where they
+    /// stopped: calls still within their deadline are returned to be
+    /// carried out; the others, and their missing actions, are marked
+    /// expired. Never the claims of a live instance, this one's included.
+    ///
+    /// Gone, on SQLite: every other instance (one process writes the
+    /// file). On PostgreSQL: instances without a live lease; and, at the
+    /// first recovery only, claims made before claims had owners by a
+    /// replica of this one's name (the rule before leases).
     pub async fn recover(&self, now: DateTime<Utc>) -> Result<Recovery, StoreError> {
-        let replica = self.inner.replica.clone();
+        let taken = self.take_over().await?;
+        let instance = self.inner.instance.as_str();
         let rows = with_read_pool!(&self.inner.db, |pool| {
-            let rows: Vec<PendingRow> = sqlx::query_as(sql::PENDING_CLAIMS)
-                .bind(replica.as_str())
-                .fetch_all(pool)
-                .await
-                .map_err(read_error)?;
-            let mut pending = Vec::with_capacity(rows.len());
-            for row in rows {
+            let mut pending = Vec::with_capacity(taken.len());
+            for &call_id in &taken {
+                let row: Option<PendingRow> = sqlx::query_as(sql::PENDING_CLAIM)
+                    .bind(call_id)
+                    .bind(instance)
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(read_error)?;
+                let Some(row) = row else { continue };
                 let outcomes: Vec<OutcomeRow> = sqlx::query_as(sql::OUTCOMES_OF_CALL)
-                    .bind(row.0)
+                    .bind(call_id)
                     .fetch_all(pool)
                     .await
                     .map_err(read_error)?;
@@ -563,11 +639,62 @@ impl Store {
         Ok(recovery)
     }
 
+    /// Makes this instance the owner of the unfinished claims of the
+    /// instances that are gone (see [`Store::recover`]); returns their
+    /// call ids, in order.
+    async fn take_over(&self) -> Result<Vec<i64>, StoreError> {
+        let write_error = |error: sqlx::Error| StoreError::Write(error.to_string());
+        let instance = self.inner.instance.as_str();
+        let mut taken: Vec<(i64,)> = match &self.inner.db {
+            Db::Sqlite { write, .. } => sqlx::query_as(sql::SQLITE_TAKE_OVER)
+                .bind(instance)
+                .fetch_all(write)
+                .await
+                .map_err(write_error)?,
+            Db::Postgres(pool) => {
+                let gone: Vec<String> = sqlx::query_scalar(sql::GONE_OWNERS)
+                    .bind(instance)
+                    .fetch_all(pool)
+                    .await
+                    .map_err(read_error)?;
+                let mut taken: Vec<(i64,)> = Vec::new();
+                if !gone.is_empty() {
+                    taken = sqlx::query_as(sql::TAKE_OVER_CLAIMS)
+                        .bind(instance)
+                        .bind(&gone)
+                        .fetch_all(pool)
+                        .await
+                        .map_err(write_error)?;
+                    if !taken.is_empty() {
+                        tracing::info!(
+                            calls = taken.len(),
+                            instances = gone.join(", "),
+                            "took over the unfinished calls of replica instances that are gone"
+                        );
+                    }
+                }
+                if !self.inner.unowned_looked_for.swap(true, Ordering::SeqCst) {
+                    let unowned: Vec<(i64,)> = sqlx::query_as(sql::TAKE_OVER_UNOWNED)
+                        .bind(instance)
+                        .bind(self.inner.replica.as_str())
+                        .fetch_all(pool)
+                        .await
+                        .map_err(write_error)?;
+                    taken.extend(unowned);
+                }
+                taken
+            }
+        };
+        taken.sort_unstable();
+        Ok(taken.into_iter().map(|(call_id,)| call_id).collect())
+    }
+
     async fn set_claim_state(&self, call_id: i64, state: &str) -> Result<(), StoreError> {
         with_write_pool!(&self.inner.db, |pool| {
             sqlx::query(sql::SET_CLAIM_STATE)
                 .bind(call_id)
                 .bind(state)
+                .bind(self.inner.instance.as_str())
                 .execute(pool)
                 .await
                 .map_err(|error| StoreError::Write(error.to_string()))?;
@@ -595,6 +722,15 @@ impl Store {
             }
             // Let the writer in between chunks.
             tokio::task::yield_now().await;
+        }
+        if let Db::Postgres(pool) = &self.inner.db {
+            // Each start leaves one lease behind: those long over go with
+            // the records of their time.
+            sqlx::query(sql::PRUNE_LEASES)
+                .bind(before)
+                .execute(pool)
+                .await
+                .map_err(|error| StoreError::Write(error.to_string()))?;
         }
         for (statement, cutoff, count) in [
             (sql::PRUNE_OUTCOMES, before, &mut report.outcomes),
@@ -682,10 +818,25 @@ impl Store {
         }
     }
 
-    /// Commits what is queued, stops the writer and closes the pools.
-    /// Other clones can no longer write afterwards.
+    /// Commits what is queued, stops the writer, ends the lease (what is
+    /// left unfinished is for the other replicas to take over at once)
+    /// and closes the pools. Other clones can no longer write afterwards.
     pub async fn close(&self) {
         let _ = self.flush().await;
+        let heartbeat = self
+            .inner
+            .heartbeat
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(heartbeat) = heartbeat {
+            heartbeat.abort();
+            if let Some(lease) = &self.inner.lease {
+                if let Err(error) = lease.end().await {
+                    tracing::warn!(%error, "could not end the replica lease; it lapses by itself");
+                }
+            }
+        }
         if let Some(Writer::Sqlite(writer)) = &self.inner.writer {
             writer.close();
         }
@@ -797,7 +948,7 @@ fn remaining_actions(actions: Vec<Action>, outcomes: &[(String, String)]) -> Vec
 }
 
 /// `call_id, deadline_at, actions, rule_name, rule_file, rule_line,
-/// revision, call_started_at` of [`sql::PENDING_CLAIMS`].
+/// revision, call_started_at, state` of [`sql::PENDING_CLAIM`].
 type PendingRow = (
     i64,
     i64,

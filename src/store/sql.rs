@@ -9,7 +9,8 @@
 /// costs far less than binding thousands of values.
 pub(crate) struct BatchSql {
     /// `[call_id, claimed_at, deadline_at, action_count, state]`, `$2` the
-    /// replica; returns the call ids claimed.
+    /// replica, `$3` the instance (the claims' owner); returns the call
+    /// ids claimed.
     pub(crate) claims: &'static str,
     /// The 15 columns of a webhook record; `$2` the replica.
     pub(crate) webhooks: &'static str,
@@ -20,7 +21,9 @@ pub(crate) struct BatchSql {
     pub(crate) outcomes: &'static str,
     /// `[call_id, n]`: n more outcomes for the call's claim.
     pub(crate) count: &'static str,
-    /// `[call_id, ...]`: these calls' transfers are about to be sent.
+    /// `[call_id, ...]`: these calls' transfers are about to be sent;
+    /// `$2` the instance: only the claim's owner marks it. Returns the
+    /// call ids marked.
     pub(crate) sending: &'static str,
 }
 
@@ -41,8 +44,9 @@ macro_rules! history_conflict {
 /// trip). `?N` parameters, numbered by N (SQLite numbers `$N` in order of
 /// appearance).
 pub(crate) struct SqliteRowSql {
-    /// `call_id, claimed_at, replica, deadline_at, action_count, state`:
-    /// changes one row if the claim is won, none if the call is claimed.
+    /// `call_id, claimed_at, replica, deadline_at, action_count, state,
+    /// owner`: changes one row if the claim is won, none if the call is
+    /// claimed.
     pub(crate) claim: &'static str,
     /// The 15 columns of [`BatchSql::webhooks`], then the replica.
     pub(crate) webhook: &'static str,
@@ -52,14 +56,15 @@ pub(crate) struct SqliteRowSql {
     pub(crate) outcome: &'static str,
     /// `call_id, n`: n more outcomes for the call's claim.
     pub(crate) count: &'static str,
-    /// `call_id`: its transfer is about to be sent.
+    /// `call_id, owner`: its transfer is about to be sent; changes one
+    /// row if `owner` still holds the claim, none if it was taken over.
     pub(crate) sending: &'static str,
 }
 
 pub(crate) const SQLITE_ROW: SqliteRowSql = SqliteRowSql {
     claim: "INSERT INTO call_claims \
-         (call_id, claimed_at, replica, deadline_at, action_count, outcome_count, state) \
-         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6) ON CONFLICT (call_id) DO NOTHING",
+         (call_id, claimed_at, replica, deadline_at, action_count, outcome_count, state, owner) \
+         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7) ON CONFLICT (call_id) DO NOTHING",
     webhook: "INSERT INTO webhooks \
          (received_at, event, call_id, caller, number, disposition, revision, rule_name, \
           rule_file, rule_line, actions, call_started_at, contact_status, contact_detail, \
@@ -78,15 +83,17 @@ pub(crate) const SQLITE_ROW: SqliteRowSql = SqliteRowSql {
     count: "UPDATE call_claims SET outcome_count = outcome_count + ?2, \
            state = CASE WHEN outcome_count + ?2 >= action_count THEN 'done' ELSE state END \
          WHERE call_id = ?1 AND +state IN ('pending', 'sending')",
-    sending: "UPDATE call_claims SET state = 'sending' WHERE call_id = ?1 AND +state = 'pending'",
+    // A second transfer of one decision finds the claim 'sending' already.
+    sending: "UPDATE call_claims SET state = 'sending' \
+         WHERE call_id = ?1 AND owner = ?2 AND +state IN ('pending', 'sending')",
 };
 
 /// PostgreSQL (`->>` gives text: cast to the column's type).
 pub(crate) const POSTGRES_BATCH: BatchSql = BatchSql {
     claims: "INSERT INTO call_claims \
-         (call_id, claimed_at, replica, deadline_at, action_count, outcome_count, state) \
+         (call_id, claimed_at, replica, deadline_at, action_count, outcome_count, state, owner) \
          SELECT (v->>0)::bigint, (v->>1)::bigint, $2, (v->>2)::bigint, (v->>3)::bigint, 0, \
-           v->>4 FROM json_array_elements($1::json) AS v WHERE true \
+           v->>4, $3 FROM json_array_elements($1::json) AS v WHERE true \
          ON CONFLICT (call_id) DO NOTHING RETURNING call_id",
     webhooks: "INSERT INTO webhooks \
          (received_at, event, call_id, caller, number, disposition, revision, rule_name, \
@@ -113,16 +120,19 @@ pub(crate) const POSTGRES_BATCH: BatchSql = BatchSql {
          WHERE call_claims.call_id = c.call_id AND call_claims.state IN ('pending', 'sending')",
     sending: "UPDATE call_claims SET state = 'sending' \
          WHERE call_id IN (SELECT v::bigint FROM json_array_elements_text($1::json) AS v) \
-           AND state = 'pending'",
+           AND owner = $2 AND state IN ('pending', 'sending') RETURNING call_id",
 };
 
-pub(crate) const RELEASE_CLAIM: &str =
-    "DELETE FROM call_claims WHERE call_id = $1 AND replica = $2";
+/// `$1` the call, `$2` the instance (the claim's owner).
+pub(crate) const RELEASE_CLAIM: &str = "DELETE FROM call_claims WHERE call_id = $1 AND owner = $2";
 
+/// `$1` the call, `$2` the replica (records name replicas, not instances).
 pub(crate) const MARK_REJECTED: &str =
     "UPDATE webhooks SET disposition = 'rejected' WHERE call_id = $1 AND disposition = 'decided' AND replica = $2";
 
-pub(crate) const SET_CLAIM_STATE: &str = "UPDATE call_claims SET state = $2 WHERE call_id = $1";
+/// `$1` the call, `$2` the state, `$3` the instance (the claim's owner).
+pub(crate) const SET_CLAIM_STATE: &str =
+    "UPDATE call_claims SET state = $2 WHERE call_id = $1 AND owner = $3";
 
 pub(crate) const LAST_AGENT: &str = "SELECT agent_id, agent_email FROM call_history \
      WHERE caller = $1 AND answered_at >= $2 \
@@ -146,10 +156,73 @@ pub(crate) const POSTGRES_NEWEST_ANSWERED: &str = "SELECT j.caller, h.agent_id, 
         WHERE c.caller = j.caller \
         ORDER BY c.answered_at DESC, c.event_at DESC, c.call_id DESC LIMIT 1) AS h";
 
-pub(crate) const PENDING_CLAIMS: &str = "SELECT c.call_id, c.deadline_at, w.actions, \
+/// An unfinished claim `$1` held by instance `$2`, with the decision
+/// that made it (the newest, should a call have been decided twice).
+pub(crate) const PENDING_CLAIM: &str = "SELECT c.call_id, c.deadline_at, w.actions, \
        w.rule_name, w.rule_file, w.rule_line, w.revision, w.call_started_at, c.state \
      FROM call_claims c JOIN webhooks w ON w.call_id = c.call_id AND w.disposition = 'decided' \
-     WHERE c.state IN ('pending', 'sending') AND c.replica = $1 ORDER BY c.call_id";
+     WHERE c.call_id = $1 AND c.owner = $2 AND c.state IN ('pending', 'sending') \
+     ORDER BY w.id DESC LIMIT 1";
+
+/// SQLite: every unfinished claim that instance `?1` does not hold goes
+/// to it. Only at start: one process writes the file (its lock), so the
+/// other instances' runs are over. Returns the call ids taken.
+pub(crate) const SQLITE_TAKE_OVER: &str = "UPDATE call_claims SET owner = ?1 \
+     WHERE state IN ('pending', 'sending') AND (owner IS NULL OR owner <> ?1) \
+     RETURNING call_id";
+
+/// The database's clock in UNIX milliseconds: leases are set and read on
+/// one clock, whatever the clocks of the replicas' hosts say.
+macro_rules! db_now_ms {
+    () => {
+        "(extract(epoch FROM now()) * 1000)::bigint"
+    };
+}
+
+/// PostgreSQL: takes instance `$1`'s lease (replica `$2`) or renews it,
+/// to expire `$3` ms from now.
+pub(crate) const RENEW_LEASE: &str = concat!(
+    "INSERT INTO replica_leases (instance, replica, started_at, expires_at) VALUES ($1, $2, ",
+    db_now_ms!(),
+    ", ",
+    db_now_ms!(),
+    " + $3) ON CONFLICT (instance) DO UPDATE SET expires_at = excluded.expires_at"
+);
+
+/// PostgreSQL: instance `$1` is stopping; its lease ends now.
+pub(crate) const END_LEASE: &str = concat!(
+    "UPDATE replica_leases SET expires_at = ",
+    db_now_ms!(),
+    " WHERE instance = $1"
+);
+
+/// PostgreSQL: the instances other than `$1` that hold unfinished claims
+/// and no live lease (gone: killed, crashed, or stopped). Never `$1`
+/// itself, even with its lease lapsed: its claims are in its own queue.
+pub(crate) const GONE_OWNERS: &str = concat!(
+    "SELECT DISTINCT owner FROM call_claims \
+     WHERE state IN ('pending', 'sending') AND owner <> $1 AND owner NOT IN \
+       (SELECT instance FROM replica_leases WHERE expires_at > ",
+    db_now_ms!(),
+    ")"
+);
+
+/// PostgreSQL: the unfinished claims of the instances `$2` (an array) go
+/// to instance `$1`. One statement: a claim another instance takes over
+/// first no longer has its old owner when this one reaches the row (the
+/// row lock makes it wait, then the condition is checked again), so no
+/// claim is taken twice. Returns the call ids taken.
+pub(crate) const TAKE_OVER_CLAIMS: &str = "UPDATE call_claims SET owner = $1 \
+     WHERE owner = ANY($2) AND state IN ('pending', 'sending') RETURNING call_id";
+
+/// PostgreSQL, at start: claims made before claims had owners, by the
+/// replica named `$2`, go to instance `$1` (the rule before leases).
+pub(crate) const TAKE_OVER_UNOWNED: &str = "UPDATE call_claims SET owner = $1 \
+     WHERE owner IS NULL AND replica = $2 AND state IN ('pending', 'sending') \
+     RETURNING call_id";
+
+/// PostgreSQL: leases that ended before `$1` (the retention's cutoff).
+pub(crate) const PRUNE_LEASES: &str = "DELETE FROM replica_leases WHERE expires_at < $1";
 
 pub(crate) const OUTCOMES_OF_CALL: &str = "SELECT call_id, recorded_at, action, target, status, \
        reason, attempts, latency_us FROM action_outcomes WHERE call_id = $1 ORDER BY id";

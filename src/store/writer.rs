@@ -9,7 +9,9 @@
 //! `commit_batch` commands), runs them all in ONE transaction, and only
 //! then answers each waiting request. Claims are taken in call-id order so
 //! that two replicas committing overlapping batches on PostgreSQL lock the
-//! same rows in the same order (no deadlock).
+//! same rows in the same order (no deadlock). Claims are taken in the
+//! name of this process's instance (see `lease`), and a "sending" mark is
+//! only set by the instance that holds the claim.
 //!
 //! What it must not do: answer a record before its transaction committed,
 //! or let a failed batch look successful (every waiter gets the error, so
@@ -28,22 +30,32 @@ use super::record::{
 };
 use super::{sql, StoreError};
 
-/// A batch on PostgreSQL, inside the transaction `conn` is in; returns,
-/// for each record in order, whether it got its claim (`None`: it asked
-/// for none). Each kind of row is written by one statement per batch (see
-/// [`sql::BatchSql`]).
+/// What a committed batch granted.
+struct Granted {
+    /// For each record in order, whether it got its claim (`None`: it
+    /// asked for none).
+    claims: Vec<Option<bool>>,
+    /// The calls whose "sending" mark was set (this instance holds their
+    /// claims), in order.
+    marked: Vec<i64>,
+}
+
+/// A batch on PostgreSQL, inside the transaction `conn` is in. Each kind
+/// of row is written by one statement per batch (see [`sql::BatchSql`]).
 async fn write_postgres_batch(
     conn: &mut PgConnection,
-    replica: &str,
+    who: &WriterConfig,
     batch: &[Command],
-) -> Result<Vec<Option<bool>>, sqlx::Error> {
+) -> Result<Granted, sqlx::Error> {
     let statements = &sql::POSTGRES_BATCH;
+    let replica = who.replica.as_str();
     let rows = BatchRows::new(batch);
     let mut claims = rows.unclaimed();
     if !rows.claim_order.is_empty() {
         let won: Vec<(i64,)> = sqlx::query_as(statements.claims)
             .bind(json(&rows.claim_rows()))
             .bind(replica)
+            .bind(who.instance.as_str())
             .fetch_all(&mut *conn)
             .await?;
         rows.settle_claims(&mut claims, won.into_iter().map(|(id,)| id).collect());
@@ -57,16 +69,30 @@ async fn write_postgres_batch(
         };
         query.execute(&mut *conn).await?;
     }
-    for &call_id in &rows.released {
-        for statement in [sql::RELEASE_CLAIM, sql::MARK_REJECTED] {
-            sqlx::query(statement)
-                .bind(call_id)
-                .bind(replica)
-                .execute(&mut *conn)
-                .await?;
-        }
+    // The transfers about to be sent, after a crash never sent again.
+    let mut marked = Vec::new();
+    if !rows.sending.is_empty() {
+        let rows: Vec<(i64,)> = sqlx::query_as(statements.sending)
+            .bind(json(&rows.sending))
+            .bind(who.instance.as_str())
+            .fetch_all(&mut *conn)
+            .await?;
+        marked = rows.into_iter().map(|(id,)| id).collect();
+        marked.sort_unstable();
     }
-    Ok(claims)
+    for &call_id in &rows.released {
+        sqlx::query(sql::RELEASE_CLAIM)
+            .bind(call_id)
+            .bind(who.instance.as_str())
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(sql::MARK_REJECTED)
+            .bind(call_id)
+            .bind(replica)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(Granted { claims, marked })
 }
 
 /// The same batch on SQLite, through the writer thread's own synchronous
@@ -78,10 +104,11 @@ async fn write_postgres_batch(
 /// the server's CPU under load.
 fn write_sqlite_batch(
     conn: &mut rusqlite::Connection,
-    replica: &str,
+    who: &WriterConfig,
     batch: &[Command],
-) -> rusqlite::Result<Vec<Option<bool>>> {
+) -> rusqlite::Result<Granted> {
     let statements = &sql::SQLITE_ROW;
+    let (replica, instance) = (who.replica.as_str(), who.instance.as_str());
     // IMMEDIATE: take the write lock up front, so a concurrent writer
     // (pruning, recovery) makes this wait in the busy handler instead of
     // failing halfway through.
@@ -100,6 +127,7 @@ fn write_sqlite_batch(
                 deadline_at,
                 action_count,
                 state,
+                instance,
             ))?;
             if changed == 1 {
                 won.push(call_id);
@@ -131,18 +159,23 @@ fn write_sqlite_batch(
         execute_each(&tx, statements.count, counts)?;
     }
     // The transfers about to be sent, after a crash never sent again.
+    let mut marked = Vec::new();
     if !rows.sending.is_empty() {
-        let sending = rows.sending.iter().map(|&call_id| (call_id,));
-        execute_each(&tx, statements.sending, sending)?;
-    }
-    for &call_id in &rows.released {
-        for statement in [sql::RELEASE_CLAIM, sql::MARK_REJECTED] {
-            tx.prepare_cached(statement)?
-                .execute(rusqlite::named_params! { "$1": call_id, "$2": replica })?;
+        let mut sending = tx.prepare_cached(statements.sending)?;
+        for &call_id in &rows.sending {
+            if sending.execute((call_id, instance))? == 1 {
+                marked.push(call_id);
+            }
         }
     }
+    for &call_id in &rows.released {
+        tx.prepare_cached(sql::RELEASE_CLAIM)?
+            .execute(rusqlite::named_params! { "$1": call_id, "$2": instance })?;
+        tx.prepare_cached(sql::MARK_REJECTED)?
+            .execute(rusqlite::named_params! { "$1": call_id, "$2": replica })?;
+    }
     tx.commit()?;
-    Ok(claims)
+    Ok(Granted { claims, marked })
 }
 
 /// Executes `sql` once per row, on one cached statement.
@@ -215,9 +248,10 @@ impl<'a> BatchRows<'a> {
         }
     }
 
-    /// The statements that write the batch's rows after its claims, in
-    /// order, each with its rows as one JSON array (`$1`); statements for
-    /// which the batch has no rows are left out. (PostgreSQL: one round
+    /// The statements that write the batch's rows after its claims and
+    /// before its "sending" marks, in order, each with its rows as one
+    /// JSON array (`$1`); statements for which the batch has no rows are
+    /// left out. (PostgreSQL: one round
     /// trip per statement, whatever the batch's size.)
     fn statements(
         &self,
@@ -249,10 +283,6 @@ impl<'a> BatchRows<'a> {
         }
         if let Some(counts) = self.counts() {
             out.push(statement(statements.count, json(&counts), false));
-        }
-        // The transfers about to be sent, after a crash never sent again.
-        if !self.sending.is_empty() {
-            out.push(statement(statements.sending, json(&self.sending), false));
         }
         out
     }
@@ -413,7 +443,7 @@ impl<'a> BatchRows<'a> {
 }
 
 /// `(call_id, claimed_at, deadline_at, action_count, state)`; the replica
-/// is bound beside.
+/// and the instance are bound beside.
 type ClaimRow = (i64, i64, i64, u32, &'static str);
 
 /// The 15 columns of a webhook record in [`sql::BatchSql::webhooks`]'
@@ -472,10 +502,12 @@ pub(crate) enum Command {
         call_id: i64,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
-    /// Note that a call's transfer is about to be sent; answer once committed.
+    /// Note that a call's transfer is about to be sent; answer once
+    /// committed: whether it was noted (false: this instance no longer
+    /// holds the call's claim).
     Sending {
         call_id: i64,
-        reply: oneshot::Sender<Result<(), StoreError>>,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
     },
     /// Answer once everything sent before is committed.
     Flush(oneshot::Sender<()>),
@@ -497,7 +529,10 @@ pub struct WriterStats {
 pub(crate) struct WriterConfig {
     pub(crate) batch: usize,
     pub(crate) wait: Duration,
+    /// The name written in records.
     pub(crate) replica: String,
+    /// This process: the owner of the claims it takes.
+    pub(crate) instance: String,
 }
 
 /// The writer's end of the channel.
@@ -530,7 +565,7 @@ pub(crate) async fn run_postgres(
         }
         let started = Instant::now();
         let result = match pool.begin().await {
-            Ok(mut tx) => match write_postgres_batch(&mut tx, &config.replica, &batch).await {
+            Ok(mut tx) => match write_postgres_batch(&mut tx, &config, &batch).await {
                 Ok(claims) => tx.commit().await.map(|()| claims),
                 Err(error) => Err(error),
             },
@@ -678,7 +713,7 @@ impl SqliteWriter {
             let started = Instant::now();
             let mut conn = lock(&self.conn);
             let restarting = self.restart_wal.load(Ordering::SeqCst) && checkpoint_all(&conn);
-            let result = write_sqlite_batch(&mut conn, &self.config.replica, &batch);
+            let result = write_sqlite_batch(&mut conn, &self.config, &batch);
             if restarting {
                 // Done, or (rarely) not, if a reader held the WAL at
                 // that instant: then the checkpointer finds it over its
@@ -768,7 +803,7 @@ fn batch_lingers(first: &Command, config: &WriterConfig) -> bool {
 /// Answers everyone in a committed (or failed) batch and counts it.
 fn answer(
     batch: &mut Vec<Command>,
-    result: Result<Vec<Option<bool>>, String>,
+    result: Result<Granted, String>,
     started: Instant,
     stats: &WriterStats,
 ) {
@@ -780,7 +815,7 @@ fn answer(
         Ordering::Relaxed,
     );
     match result {
-        Ok(claims) => {
+        Ok(Granted { claims, marked }) => {
             let mut claims = claims.into_iter();
             for command in batch.drain(..) {
                 match command {
@@ -794,8 +829,11 @@ fn answer(
                     Command::Outcome(_) => {
                         stats.outcomes.fetch_add(1, Ordering::Relaxed);
                     }
-                    Command::Release { reply, .. } | Command::Sending { reply, .. } => {
+                    Command::Release { reply, .. } => {
                         let _ = reply.send(Ok(()));
+                    }
+                    Command::Sending { call_id, reply } => {
+                        let _ = reply.send(Ok(marked.binary_search(&call_id).is_ok()));
                     }
                     Command::Flush(reply) => {
                         let _ = reply.send(());
@@ -823,7 +861,10 @@ fn answer(
                             "action outcome not recorded"
                         );
                     }
-                    Command::Release { reply, .. } | Command::Sending { reply, .. } => {
+                    Command::Release { reply, .. } => {
+                        let _ = reply.send(Err(StoreError::Write(message.clone())));
+                    }
+                    Command::Sending { reply, .. } => {
                         let _ = reply.send(Err(StoreError::Write(message.clone())));
                     }
                     Command::Flush(reply) => {
