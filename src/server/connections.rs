@@ -37,7 +37,7 @@ use tokio::time::Instant;
 use super::body_deadline::BodyDeadline;
 use super::open_files;
 use super::watchdog::{watchdog, Activity, PhaseLimits, Watched};
-use crate::config::ServerConfig;
+use crate::config::{ServerConfig, MAX_CONNECTIONS_LIMIT};
 use crate::metrics::Metrics;
 
 /// How long to wait before accepting again after an error that is not
@@ -100,7 +100,10 @@ pub async fn serve_connections<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    // What the config allows; a `ConnectionLimits` built by hand could
+    // ask for more than a semaphore holds.
+    let max_connections = limits.max_connections.clamp(1, MAX_CONNECTIONS_LIMIT);
+    let slots = Arc::new(Semaphore::new(max_connections));
     let (stopping, stop) = watch::channel(false);
     let mut refusals = Refusals::default();
     tokio::pin!(shutdown);
@@ -140,7 +143,7 @@ where
                 refuse(&stream);
                 drop(stream);
                 metrics.connection_closed("max_connections");
-                refusals.note(limits.max_connections);
+                refusals.note(max_connections);
             }
         }
     }
@@ -149,7 +152,7 @@ where
     // Every open connection holds a slot: all of them back means all
     // connections are closed. The semaphore is never closed, so this
     // cannot fail.
-    let every_slot = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let every_slot = u32::try_from(max_connections).unwrap_or(u32::MAX);
     let _all_closed = slots.acquire_many(every_slot).await;
     Ok(())
 }

@@ -6,7 +6,7 @@
 //! | --- | --- | --- |
 //! | head | accept, or the first byte of a request on a kept-alive connection | `header_read_timeout` |
 //! | busy | the end of the headers to the answer | none here: the body has its own ([`super::body_deadline`]) and the handler never waits on a client |
-//! | idle | the answer | `idle_timeout` |
+//! | idle | the answer (a client that does not read it is idle too) | `idle_timeout` |
 //!
 //! hyper's own header timeout cannot express this: it starts as soon as
 //! a connection waits for a request, so it would close an idle kept-alive

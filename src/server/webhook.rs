@@ -2,9 +2,10 @@
 //!
 //! In order: body size (413) and time (408), envelope (400), token (401,
 //! constant time), then by event: an inbound `call.created` is
-//! deduplicated, decided with ONE snapshot of the rules (with the caller's contact and last agent
-//! when the rules read them), claimed in the store and handed to the
-//! dispatcher (503 only when its queue is full, so Aircall redelivers);
+//! deduplicated, decided with ONE snapshot of the rules (with the
+//! caller's contact and last agent when the rules read them), claimed in
+//! the store and handed to the dispatcher (503 only when its queue is
+//! full, so Aircall redelivers);
 //! `user.*` and other `call.*` events feed the presence book, the
 //! directory and the call history; anything else is acknowledged with
 //! 200 and counted, so Aircall never disables the webhook over an event
