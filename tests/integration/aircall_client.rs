@@ -3,13 +3,12 @@
 
 #![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
-mod aircall_support;
-
+use crate::support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aircall_support::{client, config, page, received, refused_url, BASIC};
 use serde_json::json;
+use support::aircall::{client, config, page, received, refused_url, BASIC};
 use switchboard::aircall::client::{
     AircallClient, ApiError, ApiObserver, Availability, ClientConfig, Credentials, Endpoint,
     RequestOutcome, TransferTarget,

@@ -6,13 +6,12 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
-mod support;
-
+use crate::support::cli;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
+use cli::{Cmd, Rules};
 use regex::Regex;
-use support::{Cmd, Rules};
 use switchboard::lang::format::format_source;
 use switchboard::lang::parse::parse_file;
 use switchboard::lang::{compile, CheckOptions, FileId, SourceFile, Sources};
@@ -124,7 +123,7 @@ fn every_rules_file_in_the_repository_formats_to_the_same_rules() {
 
 #[test]
 fn layout_snapshots() {
-    insta::glob!("data/fmt/*.rules", |path| {
+    insta::glob!("../data", "fmt/*.rules", |path| {
         let text = std::fs::read_to_string(path).unwrap();
         let formatted = format_source(&SourceFile::new("x.rules", text.as_str())).unwrap();
         assert_eq!(tree_without_spans(&formatted), tree_without_spans(&text));

@@ -6,14 +6,13 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
-mod serve_support;
-
+use crate::support;
 use serde_json::{json, Value};
-use serve_support::{
+use sqlx::Connection;
+use support::serve::{
     call_created, dry_run_config, eventually, fake_aircall, live_config, transfers, RulesDir,
     Server, ADMIN_TOKEN, WEBHOOK_TOKEN,
 };
-use sqlx::Connection;
 use switchboard::contacts::config::{CsvSourceConfig, SqlSourceConfig};
 use switchboard::contacts::{ContactsConfig, SourceConfig};
 use wiremock::matchers::{method, path, query_param};

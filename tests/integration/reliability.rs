@@ -10,8 +10,7 @@
 #![expect(clippy::unwrap_used, reason = "tests")]
 #![cfg(unix)]
 
-mod serve_support;
-
+use crate::support;
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::Path;
@@ -20,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use serve_support::{
+use support::serve::{
     call_created, eventually, fake_aircall, live_config, transfers, RulesDir, Server, WEBHOOK_TOKEN,
 };
 use switchboard::config::WatchMode;

@@ -4,14 +4,13 @@
 
 #![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
-mod aircall_support;
-
+use crate::support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aircall_support::{client, page, received, Records};
 use chrono::Utc;
 use serde_json::json;
+use support::aircall::{client, page, received, Records};
 use switchboard::aircall::directory::Directory;
 use switchboard::aircall::dispatch::{DispatchConfig, DispatchOutcome, Dispatcher, Job};
 use switchboard::aircall::presence::{PresenceBook, PresenceUpdate};

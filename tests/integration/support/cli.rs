@@ -1,6 +1,6 @@
 //! Shared helpers for tests that run the real `switchboard` binary.
 //!
-//! Include with `mod support;` from a file under `tests/`. [`Cmd`] builds
+//! [`Cmd`] builds
 //! one invocation and returns its status and captured output; [`Rules`]
 //! writes rules files into a fresh temporary directory; [`event`] points at
 //! the captured Aircall payloads in `tests/data/events/`.
@@ -8,14 +8,6 @@
 //! Nothing here touches the process environment or a fixed path, so tests
 //! using it can run in parallel.
 
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different part of the helpers"
-)]
-#![allow(
-    unreachable_pub,
-    reason = "`pub` so every test binary that includes the module can use it"
-)]
 #![allow(clippy::expect_used, reason = "test helpers fail loudly")]
 #![allow(clippy::panic, reason = "test helpers fail loudly")]
 
@@ -25,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// The path of a captured event payload, e.g. `event("call_created_inbound")`.
-pub fn event(name: &str) -> PathBuf {
+pub(crate) fn event(name: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/events")
         .join(format!("{name}.json"));
@@ -36,7 +28,7 @@ pub fn event(name: &str) -> PathBuf {
 /// One run of the `switchboard` binary.
 #[must_use]
 #[derive(Debug, Clone)]
-pub struct Cmd {
+pub(crate) struct Cmd {
     args: Vec<OsString>,
     envs: Vec<(OsString, Option<OsString>)>,
     stdin: Option<Vec<u8>>,
@@ -46,7 +38,7 @@ pub struct Cmd {
 impl Cmd {
     /// `switchboard` with no arguments, and with `NO_COLOR` removed from
     /// its environment so output does not depend on the caller's shell.
-    pub fn new() -> Cmd {
+    pub(crate) fn new() -> Cmd {
         Cmd {
             args: Vec::new(),
             envs: vec![("NO_COLOR".into(), None)],
@@ -55,12 +47,12 @@ impl Cmd {
         }
     }
 
-    pub fn arg(mut self, arg: impl Into<OsString>) -> Cmd {
+    pub(crate) fn arg(mut self, arg: impl Into<OsString>) -> Cmd {
         self.args.push(arg.into());
         self
     }
 
-    pub fn args<I, S>(mut self, args: I) -> Cmd
+    pub(crate) fn args<I, S>(mut self, args: I) -> Cmd
     where
         I: IntoIterator<Item = S>,
         S: Into<OsString>,
@@ -69,24 +61,24 @@ impl Cmd {
         self
     }
 
-    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Cmd {
+    pub(crate) fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Cmd {
         self.envs.push((key.into(), Some(value.into())));
         self
     }
 
     /// Bytes written to the child's stdin (otherwise stdin is empty).
-    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Cmd {
+    pub(crate) fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Cmd {
         self.stdin = Some(bytes.into());
         self
     }
 
-    pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Cmd {
+    pub(crate) fn current_dir(mut self, dir: impl Into<PathBuf>) -> Cmd {
         self.dir = Some(dir.into());
         self
     }
 
     /// Runs the binary to completion.
-    pub fn run(self) -> Output {
+    pub(crate) fn run(self) -> Output {
         let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
         command
             .args(&self.args)
@@ -126,17 +118,17 @@ impl Default for Cmd {
 
 /// What a run produced.
 #[derive(Debug, Clone)]
-pub struct Output {
+pub(crate) struct Output {
     args: Vec<OsString>,
     /// `None` when the process was killed by a signal.
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Output {
     /// Asserts the exit code, showing everything the run printed if not.
-    pub fn code(&self, expected: i32) -> &Output {
+    pub(crate) fn code(&self, expected: i32) -> &Output {
         assert_eq!(
             self.code,
             Some(expected),
@@ -150,7 +142,7 @@ impl Output {
     }
 
     /// stdout parsed as one JSON document.
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|error| {
             panic!(
                 "stdout is not JSON ({error}):\n{}\n--- stderr\n{}",
@@ -162,12 +154,12 @@ impl Output {
 
 /// A temporary directory of rules files; removed when dropped.
 #[derive(Debug)]
-pub struct Rules {
+pub(crate) struct Rules {
     dir: tempfile::TempDir,
 }
 
 impl Rules {
-    pub fn new() -> Rules {
+    pub(crate) fn new() -> Rules {
         Rules {
             dir: tempfile::tempdir().expect("temporary directory"),
         }
@@ -175,14 +167,14 @@ impl Rules {
 
     /// A directory holding one file `name` with `text`; returns the
     /// directory handle and the file's path.
-    pub fn file(name: &str, text: &str) -> (Rules, PathBuf) {
+    pub(crate) fn file(name: &str, text: &str) -> (Rules, PathBuf) {
         let rules = Rules::new();
         let path = rules.write(name, text);
         (rules, path)
     }
 
     /// Writes (or overwrites) `name` (may contain `/`) under the directory.
-    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+    pub(crate) fn write(&self, name: &str, text: &str) -> PathBuf {
         let path = self.dir.path().join(name);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).expect("create parent directory");
@@ -191,7 +183,7 @@ impl Rules {
         path
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 }

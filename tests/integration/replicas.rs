@@ -7,17 +7,15 @@
 
 #![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
-mod serve_support;
-mod store_support;
-
+use crate::support;
 use std::collections::HashMap;
 
 use serde_json::Value;
-use serve_support::{
+use support::serve::{
     call_created, eventually, fake_aircall, live_config, transfers, RulesDir, Server, RULES,
     WEBHOOK_TOKEN,
 };
-use store_support::TestDb;
+use support::store::TestDb;
 use switchboard::store::{DecisionQuery, StoreConfig};
 
 /// Callers of `RULES` whose calls are transferred.
@@ -28,11 +26,10 @@ const ROUTED: [&str; 4] = [
     "+44 20 7946 0961",
 ];
 
+#[ignore = "needs SWITCHBOARD_TEST_POSTGRES"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_transfer_each_call_exactly_once() {
-    let Some(db) = TestDb::postgres("two_replicas_transfer_each_call_exactly_once").await else {
-        return;
-    };
+    let db = TestDb::postgres("two_replicas_transfer_each_call_exactly_once").await;
     let aircall = fake_aircall().await;
     let rules = RulesDir::new(RULES);
     let mut servers = Vec::new();
@@ -151,6 +148,7 @@ async fn two_replicas_transfer_each_call_exactly_once() {
 /// "sending" mark committed, the request maybe not): that one is recorded
 /// as unknown and never sent again, as transfers are not idempotent.
 #[cfg(unix)]
+#[ignore = "needs SWITCHBOARD_TEST_POSTGRES"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_named_replicas_killed_and_restarted_transfer_each_call_once() {
     use std::collections::HashSet;
@@ -158,15 +156,13 @@ async fn same_named_replicas_killed_and_restarted_transfer_each_call_once() {
     use std::sync::{Arc, Mutex, RwLock};
     use std::time::Duration;
 
-    use serve_support::process::ServeProcess;
-    use serve_support::{API_ID, API_TOKEN};
+    use support::serve::process::ServeProcess;
+    use support::serve::{API_ID, API_TOKEN};
     use wiremock::matchers::{method, path_regex};
     use wiremock::{Mock, ResponseTemplate};
 
     const RESTARTS: usize = 6;
-    let Some(db) = TestDb::postgres("same_named_replicas_killed_and_restarted").await else {
-        return;
-    };
+    let db = TestDb::postgres("same_named_replicas_killed_and_restarted").await;
     let aircall = fake_aircall().await;
     // Transfers take a while, so that the killed process leaves claims
     // behind (queued and in flight), and the live one holds some when the

@@ -4,15 +4,14 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
-mod serve_support;
-
+use crate::support;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::json;
-use serve_support::process::{switchboard, ServeProcess};
-use serve_support::*;
+use support::serve::process::{switchboard, ServeProcess};
+use support::serve::*;
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

@@ -3,12 +3,11 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
-mod serve_support;
-
+use crate::support;
 use std::collections::HashSet;
 
 use serde_json::Value;
-use serve_support::*;
+use support::serve::*;
 
 const INVALID: &str = "rule \"broken\"\nwhen caller.contry == \"FR\"\nkeep\n";
 

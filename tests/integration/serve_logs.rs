@@ -6,13 +6,12 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
-mod serve_support;
-
+use crate::support;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use serde_json::json;
-use serve_support::*;
+use support::serve::*;
 use switchboard::config::LogFormat;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;

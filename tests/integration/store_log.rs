@@ -5,14 +5,13 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
-mod store_support;
-
+use crate::support;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::json;
-use store_support::{sqlite_store, test_config, TestDb};
+use support::store::{sqlite_store, test_config, TestDb};
 use switchboard::store::record::ClaimRequest;
 use switchboard::store::{
     ContactLookupRecord, DecisionQuery, Disposition, OutcomeRecord, RuleLabel, Store, StoreConfig,
@@ -436,11 +435,10 @@ macro_rules! on_both_engines {
         }
         mod postgres {
             $(
+                #[ignore = "needs SWITCHBOARD_TEST_POSTGRES"]
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let Some(db) = super::TestDb::postgres(stringify!($name)).await else {
-                        return;
-                    };
+                    let db = super::TestDb::postgres(stringify!($name)).await;
                     let store = super::Store::open(&db.location(), &super::test_config("a"))
                         .await
                         .unwrap();
@@ -495,11 +493,10 @@ async fn lease_lapsed(db: &TestDb, instance: &str) {
 /// one is gone (killed: its lease lapses), each of its unfinished claims
 /// goes to exactly one of the others, however many look at once, and a
 /// live one's heartbeat keeps its own claims with it.
+#[ignore = "needs SWITCHBOARD_TEST_POSTGRES"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_same_named_instances_take_over_only_what_the_gone_one_left() {
-    let Some(db) = TestDb::postgres("same_named_instances_take_over").await else {
-        return;
-    };
+    let db = TestDb::postgres("same_named_instances_take_over").await;
     let config = StoreConfig {
         lease_expiry: Duration::from_secs(2),
         ..test_config("same-name")
@@ -566,11 +563,10 @@ async fn postgres_same_named_instances_take_over_only_what_the_gone_one_left() {
 /// from the database) may have lost its claims to another: it can no
 /// longer mark their transfers as being sent, so it never sends them, and
 /// giving a claim back no longer drops the new owner's.
+#[ignore = "needs SWITCHBOARD_TEST_POSTGRES"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_an_instance_whose_lease_lapsed_sends_nothing_it_lost() {
-    let Some(db) = TestDb::postgres("lease_lapsed_sends_nothing").await else {
-        return;
-    };
+    let db = TestDb::postgres("lease_lapsed_sends_nothing").await;
     let config = test_config("same-name");
     let stalled = Store::open(&db.location(), &config).await.unwrap();
     let other = Store::open(&db.location(), &config).await.unwrap();

@@ -3,12 +3,11 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
-mod serve_support;
-
+use crate::support;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use serve_support::*;
+use support::serve::*;
 use switchboard::config::Mode;
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};

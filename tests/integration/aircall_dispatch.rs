@@ -5,17 +5,16 @@
 
 #![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
-mod aircall_support;
-
+use crate::support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aircall_support::{
+use chrono::Utc;
+use serde_json::json;
+use support::aircall::{
     agent, client, config, decision, number, page, received, refused_url, team, transfer, Records,
     BASIC,
 };
-use chrono::Utc;
-use serde_json::json;
 use switchboard::aircall::client::{AircallClient, ClientConfig};
 use switchboard::aircall::directory::Directory;
 use switchboard::aircall::dispatch::{

@@ -2,7 +2,6 @@
 //! a wiremock server on 127.0.0.1, a sink that collects action records,
 //! decision builders and Aircall-shaped list pages.
 
-#![allow(dead_code, reason = "each test binary uses a different subset")]
 #![expect(clippy::unwrap_used, reason = "tests")]
 
 use std::sync::{Arc, Mutex};

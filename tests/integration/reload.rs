@@ -5,13 +5,12 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
-mod serve_support;
-
+use crate::support;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serve_support::{dry_run_config, eventually, RulesDir, Server};
+use support::serve::{dry_run_config, eventually, RulesDir, Server};
 use switchboard::config::WatchMode;
 use switchboard::metrics::Metrics;
 use switchboard::reload::{
@@ -246,7 +245,7 @@ async fn reload_outcomes_applied_unchanged_rejected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_file_keeps_the_old_rules_and_shows_on_status() {
-    let rules = RulesDir::new(&serve_support::RULES.replace("\"to alice\"", "\"alice v1\""));
+    let rules = RulesDir::new(&support::serve::RULES.replace("\"to alice\"", "\"alice v1\""));
     let mut config = dry_run_config(&rules.file());
     config.watch = WatchMode::Inotify;
     let server = Server::start(&config).await;
@@ -274,7 +273,7 @@ async fn an_invalid_file_keeps_the_old_rules_and_shows_on_status() {
     assert_eq!(status["counts"]["reloads_rejected"], 1);
     // Calls are still decided by the old rules.
     let (_, answer) = server
-        .webhook(&serve_support::call_created(1, "+44 20 7946 0958", None))
+        .webhook(&support::serve::call_created(1, "+44 20 7946 0958", None))
         .await;
     assert_eq!(answer["decision"]["rule"]["name"], "alice v1");
     assert_eq!(answer["revision"], first.as_str());
@@ -284,7 +283,7 @@ async fn an_invalid_file_keeps_the_old_rules_and_shows_on_status() {
     // Fixed: applied, and the failure is no longer shown.
     std::fs::write(
         rules.file(),
-        serve_support::RULES.replace("\"to alice\"", "\"alice v2\""),
+        support::serve::RULES.replace("\"to alice\"", "\"alice v2\""),
     )
     .unwrap();
     eventually("the fix on /status", || async {
@@ -296,7 +295,7 @@ async fn an_invalid_file_keeps_the_old_rules_and_shows_on_status() {
     assert!(status["last_reload"].get("rejection").is_none(), "{status}");
     assert_ne!(status["rules"]["revision"], first.as_str());
     let (_, answer) = server
-        .webhook(&serve_support::call_created(2, "+44 20 7946 0958", None))
+        .webhook(&support::serve::call_created(2, "+44 20 7946 0958", None))
         .await;
     assert_eq!(answer["decision"]["rule"]["name"], "alice v2");
     server.stop().await;

@@ -4,10 +4,9 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
-mod support;
-
+use crate::support::cli;
+use cli::{event, Cmd, Rules};
 use serde_json::{json, Value};
-use support::{event, Cmd, Rules};
 
 /// Each rule is gated by an input so one file covers every action kind.
 /// `call_created_inbound` is call 780836754 on line 397375 (Europe/Vienna)

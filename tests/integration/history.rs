@@ -5,12 +5,10 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
-mod serve_support;
-mod store_support;
-
+use crate::support;
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{json, Value};
-use store_support::{sqlite_store, test_config, TestDb};
+use support::store::{sqlite_store, test_config, TestDb};
 use switchboard::aircall::webhook::Envelope;
 use switchboard::lang::Agent;
 use switchboard::store::{history, Disposition, Store, WebhookRecord};
@@ -318,11 +316,10 @@ async fn sqlite_reads_history_only_for_callers_who_may_have_one() {
     store.close().await;
 }
 
+#[ignore = "needs SWITCHBOARD_TEST_POSTGRES"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_history_from_webhook_sequences() {
-    let Some(db) = TestDb::postgres("postgres_history_from_webhook_sequences").await else {
-        return;
-    };
+    let db = TestDb::postgres("postgres_history_from_webhook_sequences").await;
     let store = Store::open(&db.location(), &test_config("h"))
         .await
         .unwrap();
@@ -331,7 +328,7 @@ async fn postgres_history_from_webhook_sequences() {
 }
 
 mod end_to_end {
-    use super::serve_support::{
+    use super::support::serve::{
         call_created, fake_aircall, live_config, transfers, RulesDir, Server, WEBHOOK_TOKEN,
     };
     use super::*;
@@ -388,7 +385,7 @@ transfer to last_agent
             .await;
         assert_eq!(status, 200, "{answer}");
         assert_eq!(answer["decision"]["rule"]["name"], "returning caller");
-        serve_support::eventually("the transfer", || async {
+        support::serve::eventually("the transfer", || async {
             transfers(&aircall).await.len() == 1
         })
         .await;

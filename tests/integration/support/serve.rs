@@ -3,7 +3,6 @@
 //! a temporary directory, webhook bodies shaped like Aircall's, and
 //! polling with a deadline (no long sleeps).
 
-#![allow(dead_code, reason = "each test binary uses a different subset")]
 #![expect(clippy::unwrap_used, reason = "tests")]
 
 pub(crate) mod process;

@@ -5,11 +5,10 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
-mod serve_support;
-
+use crate::support;
 use std::time::{Duration, Instant};
 
-use serve_support::*;
+use support::serve::*;
 use switchboard::config::ServerConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -5,14 +5,13 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
-mod store_support;
-
+use crate::support;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::Connection;
-use store_support::TestDb;
+use support::store::TestDb;
 use switchboard::contacts::aircall::{ApiContact, ContactSearch, SearchFuture};
 use switchboard::contacts::config::{CsvSourceConfig, SqlSourceConfig};
 use switchboard::contacts::{Contacts, ContactsConfig, LookupStatus, SourceConfig};
@@ -377,11 +376,10 @@ async fn slow_aircall_search_times_out() {
     );
 }
 
+#[ignore = "needs SWITCHBOARD_TEST_POSTGRES"]
 #[tokio::test]
 async fn postgres_source_types_and_timeout() {
-    let Some(db) = TestDb::postgres("postgres_source_types_and_timeout").await else {
-        return;
-    };
+    let db = TestDb::postgres("postgres_source_types_and_timeout").await;
     let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
     sqlx::raw_sql(
         "CREATE TABLE customers (phone TEXT PRIMARY KEY, name VARCHAR(40), vip BOOLEAN, \
@@ -454,11 +452,10 @@ async fn postgres_source_types_and_timeout() {
     db.drop_db().await;
 }
 
+#[ignore = "needs SWITCHBOARD_TEST_MYSQL"]
 #[tokio::test]
 async fn mariadb_source_types() {
-    let Some(db) = TestDb::mysql("mariadb_source_types").await else {
-        return;
-    };
+    let db = TestDb::mysql("mariadb_source_types").await;
     let mut conn = sqlx::MySqlConnection::connect(&db.url).await.unwrap();
     sqlx::raw_sql(
         "CREATE TABLE customers (phone VARCHAR(20) PRIMARY KEY, name VARCHAR(40), vip TINYINT(1), \

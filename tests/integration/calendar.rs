@@ -4,10 +4,9 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
-mod support;
-
+use crate::support::cli;
 use chrono::{DateTime, Utc};
-use support::{Cmd, Output, Rules};
+use cli::{Cmd, Output, Rules};
 use switchboard::cli::calendar::{execute, CalendarArgs};
 use switchboard::cli::{ColorChoice, ExitStatus, Format};
 

@@ -3,9 +3,8 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
-mod support;
-
-use support::{Cmd, Rules};
+use crate::support::cli;
+use cli::{Cmd, Rules};
 
 const VALID: &str = "\
 timezone \"Europe/Paris\"

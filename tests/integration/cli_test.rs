@@ -5,12 +5,11 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
-mod support;
-
+use crate::support::cli;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use support::{Cmd, Output, Rules};
+use cli::{Cmd, Output, Rules};
 
 const SUITES: &str = "tests/data/test-suites";
 
@@ -250,7 +249,7 @@ fn payload_files_are_decoded_like_webhooks_and_fields_override_them() {
         "number product = 397375\n\
          rule \"austria\"\nwhen number == product and caller.country == \"GB\"\ntransfer to \"+43720880079\"\n",
     );
-    let event = support::event("call_created_inbound");
+    let event = cli::event("call_created_inbound");
     let suite = format!(
         "cases:\n\
          \x20 - name: the captured call, at its own time\n\

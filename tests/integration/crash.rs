@@ -7,15 +7,14 @@
 #![expect(clippy::unwrap_used, reason = "tests")]
 #![cfg(unix)]
 
-mod serve_support;
-
+use crate::support;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serve_support::process::ServeProcess;
-use serve_support::{call_created, fake_aircall, RulesDir, API_ID, API_TOKEN, WEBHOOK_TOKEN};
+use support::serve::process::ServeProcess;
+use support::serve::{call_created, fake_aircall, RulesDir, API_ID, API_TOKEN, WEBHOOK_TOKEN};
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, ResponseTemplate};
 

@@ -4,8 +4,12 @@
 //! name a server (the test prints a note and skips that engine otherwise).
 //! Every database is dropped by the test that made it.
 
-#![allow(dead_code, reason = "each test binary uses a different part")]
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers fail loudly"
+)]
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -71,14 +75,19 @@ fn replace_db(url: &str, name: &str) -> String {
     out
 }
 
+/// The server URL in `variable`. An ignored database test run without it
+/// fails with what to set, rather than passing without testing anything.
+fn server_url(variable: &str, test: &str) -> String {
+    std::env::var(variable).unwrap_or_else(|_| {
+        panic!("{test} needs a database server: set {variable} (see .ci/run), or leave it ignored")
+    })
+}
+
 impl TestDb {
-    /// A fresh PostgreSQL database, or `None` (with a note) when
-    /// `SWITCHBOARD_TEST_POSTGRES` is unset.
-    pub(crate) async fn postgres(test: &str) -> Option<TestDb> {
-        let Ok(admin_url) = std::env::var("SWITCHBOARD_TEST_POSTGRES") else {
-            eprintln!("note: {test}: SWITCHBOARD_TEST_POSTGRES is not set; skipping PostgreSQL");
-            return None;
-        };
+    /// A fresh PostgreSQL database on the server `SWITCHBOARD_TEST_POSTGRES`
+    /// names. Tests that call it are `#[ignore = "needs SWITCHBOARD_TEST_POSTGRES"]`.
+    pub(crate) async fn postgres(test: &str) -> TestDb {
+        let admin_url = server_url("SWITCHBOARD_TEST_POSTGRES", test);
         let name = unique_name("sbtest");
         let mut conn = sqlx::PgConnection::connect(&admin_url).await.unwrap();
         sqlx::raw_sql(&format!("CREATE DATABASE \"{name}\""))
@@ -86,21 +95,18 @@ impl TestDb {
             .await
             .unwrap();
         conn.close().await.unwrap();
-        Some(TestDb {
+        TestDb {
             url: replace_db(&admin_url, &name),
             admin_url,
             name,
             kind: Kind::Postgres,
-        })
+        }
     }
 
-    /// A fresh MariaDB/MySQL database, or `None` (with a note) when
-    /// `SWITCHBOARD_TEST_MYSQL` is unset.
-    pub(crate) async fn mysql(test: &str) -> Option<TestDb> {
-        let Ok(admin_url) = std::env::var("SWITCHBOARD_TEST_MYSQL") else {
-            eprintln!("note: {test}: SWITCHBOARD_TEST_MYSQL is not set; skipping MariaDB");
-            return None;
-        };
+    /// A fresh MariaDB/MySQL database on the server `SWITCHBOARD_TEST_MYSQL`
+    /// names. Tests that call it are `#[ignore = "needs SWITCHBOARD_TEST_MYSQL"]`.
+    pub(crate) async fn mysql(test: &str) -> TestDb {
+        let admin_url = server_url("SWITCHBOARD_TEST_MYSQL", test);
         let name = unique_name("sbtest");
         let mut conn = sqlx::MySqlConnection::connect(&admin_url).await.unwrap();
         sqlx::raw_sql(&format!("CREATE DATABASE `{name}`"))
@@ -108,12 +114,12 @@ impl TestDb {
             .await
             .unwrap();
         conn.close().await.unwrap();
-        Some(TestDb {
+        TestDb {
             url: replace_db(&admin_url, &name),
             admin_url,
             name,
             kind: Kind::Mysql,
-        })
+        }
     }
 
     pub(crate) fn location(&self) -> StateLocation {
