@@ -230,8 +230,13 @@ pub struct Expr {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ExprKind {
-    Or(Box<Expr>, Box<Expr>),
-    And(Box<Expr>, Box<Expr>),
+    /// `A or B or ...`: two operands or more, in source order. A chain is
+    /// one node however long it is, so that no walk of a condition
+    /// recurses once per operand (a 100,000-term chain would overflow the
+    /// stack); only parentheses and `not` nest, and those are bounded.
+    Or(Vec<Expr>),
+    /// `A and B and ...`, as [`ExprKind::Or`].
+    And(Vec<Expr>),
     Not(Box<Expr>),
     /// `( ... )`, kept so the formatter can print it back.
     Group(Box<Expr>),

@@ -409,8 +409,12 @@ impl<'e> Env<'e> {
 
     fn condition<T: Tracer>(&mut self, condition: &Cond, tracer: &mut T) -> bool {
         match condition {
-            Cond::And(left, right) => self.condition(left, tracer) && self.condition(right, tracer),
-            Cond::Or(left, right) => self.condition(left, tracer) || self.condition(right, tracer),
+            Cond::And(operands) => operands
+                .iter()
+                .all(|operand| self.condition(operand, tracer)),
+            Cond::Or(operands) => operands
+                .iter()
+                .any(|operand| self.condition(operand, tracer)),
             Cond::Not(inner) => !self.condition(inner, tracer),
             Cond::Test(test) => self.test(test, tracer),
         }
@@ -881,7 +885,7 @@ mod tests {
 
     #[test]
     fn and_short_circuits_and_explain_records_only_what_ran() {
-        let condition = Cond::And(Box::new(number_is_main()), Box::new(spanish()));
+        let condition = Cond::And(Box::new([number_is_main(), spanish()]));
         let rules = rule_set(vec![rule("es", condition, DecisionTemplate::Keep)]);
         let mut other_line = call(0);
         other_line.number_id = Some(99);

@@ -12,7 +12,9 @@
 //!   list of one-liners need not be spaced out);
 //! - a condition, a transfer list, an hours or holidays definition that the
 //!   author wrote over several lines keeps one operand, target, window or
-//!   entry per line; everything else goes on one line;
+//!   entry per line; so does a condition too wide for one line (an `and`
+//!   chain inside a broken `or` chain is broken too, indented one level
+//!   deeper); everything else goes on one line;
 //! - blank lines between other items kept (at most one), none inside items.
 //!
 //! Comments stay where they belong: a comment after code stays at the end of
@@ -55,6 +57,12 @@ pub fn format_file(file: &ast::File, text: &str) -> String {
     comment_ends.sort_unstable();
     Formatter { text, comment_ends }.run(file)
 }
+
+/// A condition line wider than this (indent included) is broken at its
+/// top-level `and` / `or`, one operand per line: a chain of a thousand
+/// terms reads as a list, not as one line of thousands of columns. Wide
+/// enough that a condition a person writes on one line stays there.
+const WIDEST_CONDITION: usize = 120;
 
 /// One printed line of an item.
 #[derive(Debug)]
@@ -281,12 +289,12 @@ impl Formatter<'_> {
             && action.len() == 1
             && !self.spans_lines(range.start..decision_end);
         if one_line {
-            let (when, _) = condition.into_iter().next().unwrap_or_default();
+            let (_, when, _) = condition.into_iter().next().unwrap_or_default();
             let (_, act, end) = action.into_iter().next().unwrap_or_default();
             push(&mut lines, 0, format!("{when} {act}"), end);
         } else {
-            for (index, (text, end)) in condition.into_iter().enumerate() {
-                push(&mut lines, if index == 0 { 0 } else { 2 }, text, end);
+            for (indent, text, end) in condition {
+                push(&mut lines, indent, text, end);
             }
             for (indent, text, end) in action {
                 push(&mut lines, indent, text, end);
@@ -315,32 +323,50 @@ impl Formatter<'_> {
     }
 
     /// `when A` alone, or `when A` / `and B` / `and C` when the author broke
-    /// a top-level `and`/`or` chain over several lines. Each entry has the
-    /// source offset where its code ends.
-    fn condition_lines(&self, condition: &Expr) -> Vec<(String, usize)> {
-        let (operands, keyword) = match &condition.kind {
-            ExprKind::Or(..) => (chain(condition, true), "or"),
-            ExprKind::And(..) => (chain(condition, false), "and"),
-            _ => (vec![condition], ""),
+    /// a top-level `and`/`or` chain over several lines or when it is wider
+    /// than [`WIDEST_CONDITION`]; an `and` chain inside such an `or` chain
+    /// is broken the same way, one level deeper. Each entry has its indent
+    /// and the source offset where its code ends.
+    fn condition_lines(&self, condition: &Expr) -> Vec<(usize, String, usize)> {
+        let mut lines = Vec::new();
+        self.chain_lines(condition, ("when", 0), 2, &mut lines);
+        lines
+    }
+
+    /// The lines of `condition` after `lead` (a keyword and its indent);
+    /// the second and later operands of a broken chain start with their
+    /// operator, indented by `continuation`. Recurses only from an `or`
+    /// into an `and` chain: every other operand prints on one line.
+    fn chain_lines(
+        &self,
+        condition: &Expr,
+        (keyword, indent): (&str, usize),
+        continuation: usize,
+        lines: &mut Vec<(usize, String, usize)>,
+    ) {
+        let mut text = format!("{keyword} ");
+        write_expr(&mut text, condition);
+        let (operands, operator) = match &condition.kind {
+            ExprKind::Or(operands) => (operands, "or"),
+            ExprKind::And(operands) => (operands, "and"),
+            _ => {
+                lines.push((indent, text, self.code_end(condition.span)));
+                return;
+            }
         };
-        if operands.len() < 2 || !self.spans_lines(self.code(condition.span)) {
-            return vec![(
-                format!("when {}", expr(condition)),
-                self.code_end(condition.span),
-            )];
+        let fits = indent + display_width(&text) <= WIDEST_CONDITION;
+        if fits && !self.spans_lines(self.code(condition.span)) {
+            lines.push((indent, text, self.code_end(condition.span)));
+            return;
         }
-        operands
-            .into_iter()
-            .enumerate()
-            .map(|(index, operand)| {
-                let text = if index == 0 {
-                    format!("when {}", expr(operand))
-                } else {
-                    format!("{keyword} {}", expr(operand))
-                };
-                (text, self.code_end(operand.span))
-            })
-            .collect()
+        for (index, operand) in operands.iter().enumerate() {
+            let lead = if index == 0 {
+                (keyword, indent)
+            } else {
+                (operator, continuation)
+            };
+            self.chain_lines(operand, lead, continuation + 2, lines);
+        }
     }
 
     /// `keep`, `transfer to A, B`, or one target per line when the author
@@ -687,28 +713,34 @@ fn push_indent(out: &mut String, width: usize) {
 
 // ---------------------------------------------------------------- syntax
 
-/// The operands of a top-level `or` (or `and`) chain, left to right.
-fn chain(condition: &Expr, or: bool) -> Vec<&Expr> {
-    match (&condition.kind, or) {
-        (ExprKind::Or(left, right), true) | (ExprKind::And(left, right), false) => {
-            let mut operands = chain(left, or);
-            operands.push(right);
-            operands
+/// A condition on one line, appended to `out`. Parentheses are printed
+/// only where the author wrote them (the tree keeps them): `and` binds
+/// tighter than `or` and `not` tighter than both, so the tree's shape
+/// needs no more. One buffer for the whole condition keeps a long chain
+/// linear; recursion is bounded by the nesting limit of the parser.
+fn write_expr(out: &mut String, condition: &Expr) {
+    match &condition.kind {
+        ExprKind::Or(operands) => write_chain(out, operands, " or "),
+        ExprKind::And(operands) => write_chain(out, operands, " and "),
+        ExprKind::Not(inner) => {
+            out.push_str("not ");
+            write_expr(out, inner);
         }
-        _ => vec![condition],
+        ExprKind::Group(inner) => {
+            out.push('(');
+            write_expr(out, inner);
+            out.push(')');
+        }
+        ExprKind::Test(test) => out.push_str(&test_text(test)),
     }
 }
 
-/// A condition on one line. Parentheses are printed only where the author
-/// wrote them (the tree keeps them): `and` binds tighter than `or` and
-/// `not` tighter than both, so the tree's shape needs no more.
-fn expr(condition: &Expr) -> String {
-    match &condition.kind {
-        ExprKind::Or(left, right) => format!("{} or {}", expr(left), expr(right)),
-        ExprKind::And(left, right) => format!("{} and {}", expr(left), expr(right)),
-        ExprKind::Not(inner) => format!("not {}", expr(inner)),
-        ExprKind::Group(inner) => format!("({})", expr(inner)),
-        ExprKind::Test(test) => test_text(test),
+fn write_chain(out: &mut String, operands: &[Expr], operator: &str) {
+    for (index, operand) in operands.iter().enumerate() {
+        if index > 0 {
+            out.push_str(operator);
+        }
+        write_expr(out, operand);
     }
 }
 
@@ -1033,6 +1065,70 @@ transfer to last_agent,  # first
         assert_eq!(
             fmt(holidays),
             "holidays bank = 2026-12-25,  # Christmas\n                2027-01-01   # New Year\nhours h = mon 08:00-09:00\n"
+        );
+    }
+
+    #[test]
+    fn chains_too_wide_for_a_line_take_one_operand_per_line() {
+        let tests: Vec<String> = (0..6)
+            .map(|i| format!("contact.field_{i} == \"value {i}\""))
+            .collect();
+        // Five tests of 28 columns with `when` and four `or` make 161.
+        let wide = format!("when {} keep\n", tests[..5].join(" or "));
+        assert_eq!(
+            fmt(&wide),
+            "\
+when contact.field_0 == \"value 0\"
+  or contact.field_1 == \"value 1\"
+  or contact.field_2 == \"value 2\"
+  or contact.field_3 == \"value 3\"
+  or contact.field_4 == \"value 4\"
+keep
+"
+        );
+        // Three make 97.
+        let narrow = format!("when {} keep\n", tests[..3].join(" or "));
+        assert_eq!(fmt(&narrow), narrow);
+        // An `and` inside the `or` breaks one level deeper when it is too
+        // wide itself; a narrow one stays whole.
+        let mixed = format!(
+            "when caller exists and {} or {} keep\n",
+            tests[..4].join(" and "),
+            tests[4..].join(" and ")
+        );
+        assert_eq!(
+            fmt(&mixed),
+            "\
+when caller exists
+    and contact.field_0 == \"value 0\"
+    and contact.field_1 == \"value 1\"
+    and contact.field_2 == \"value 2\"
+    and contact.field_3 == \"value 3\"
+  or contact.field_4 == \"value 4\" and contact.field_5 == \"value 5\"
+keep
+"
+        );
+    }
+
+    #[test]
+    fn an_and_written_over_lines_inside_an_or_keeps_one_operand_per_line() {
+        let text = "\
+when caller exists   # anyone
+  or contact.vip == true AND
+     contact.tier == \"gold\"  # gold
+  or (contact.a == 1 and
+      contact.b == 2)
+keep
+";
+        assert_eq!(
+            fmt(text),
+            "\
+when caller exists  # anyone
+  or contact.vip == true
+    and contact.tier == \"gold\"  # gold
+  or (contact.a == 1 and contact.b == 2)
+keep
+"
         );
     }
 

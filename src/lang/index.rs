@@ -261,19 +261,21 @@ fn float_as_int(float: f64) -> Option<i64> {
 /// `None` when no such set is known.
 fn guard(condition: &Cond) -> Option<Vec<Fact<'_>>> {
     match condition {
-        // Either side's guard is enough; the one with fewer facts makes
-        // fewer candidates.
-        Cond::And(left, right) => match (guard(left), guard(right)) {
-            (Some(left), Some(right)) => Some(if right.len() < left.len() {
-                right
+        // Any operand's guard is enough; the one with fewest facts makes
+        // the fewest candidates.
+        Cond::And(operands) => operands.iter().filter_map(guard).reduce(|fewest, facts| {
+            if facts.len() < fewest.len() {
+                facts
             } else {
-                left
-            }),
-            (left, right) => left.or(right),
-        },
-        Cond::Or(left, right) => {
-            let mut facts = guard(left)?;
-            facts.extend(guard(right)?);
+                fewest
+            }
+        }),
+        // Every operand needs a guard: a call may match any of them.
+        Cond::Or(operands) => {
+            let mut facts = Vec::new();
+            for operand in operands {
+                facts.extend(guard(operand)?);
+            }
             Some(facts)
         }
         Cond::Not(_) => None,

@@ -100,8 +100,13 @@ pub(crate) struct CompiledRule {
 
 #[derive(Debug, Clone)]
 pub(crate) enum Cond {
-    And(Box<Cond>, Box<Cond>),
-    Or(Box<Cond>, Box<Cond>),
+    /// Two operands or more, none of them an `And` itself (the checker
+    /// flattens `(a and b) and c`): a chain of any length is one node, so
+    /// recursion over a condition is bounded by its nesting of `not` and
+    /// parentheses, never by its length.
+    And(Box<[Cond]>),
+    /// As [`Cond::And`], none of the operands an `Or`.
+    Or(Box<[Cond]>),
     Not(Box<Cond>),
     Test(CompiledTest),
 }

@@ -35,16 +35,25 @@ impl SourceFile {
     /// offset. Offsets past the end map to the end of the text.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
-        let line = match self.line_starts.binary_search(&offset) {
-            Ok(line) => line,
-            Err(next) => next.saturating_sub(1),
-        };
-        let start = self.line_starts.get(line).copied().unwrap_or(0);
+        let line = self.line(offset);
+        let start = self.line_starts.get(line - 1).copied().unwrap_or(0);
         let column = self
             .text
             .get(start..offset)
             .map_or(0, |prefix| prefix.chars().count());
-        (line + 1, column + 1)
+        (line, column + 1)
+    }
+
+    /// The 1-based line of a byte offset: [`SourceFile::line_col`] without
+    /// the column, whose count of characters costs the length of the line
+    /// (`explain` asks the line of every condition of a rule, and a rule
+    /// may be one line of a hundred thousand conditions).
+    pub fn line(&self, offset: usize) -> usize {
+        let offset = offset.min(self.text.len());
+        match self.line_starts.binary_search(&offset) {
+            Ok(line) => line + 1,
+            Err(next) => next.max(1),
+        }
     }
 
     /// The text of a 1-based line, without its line terminator.
@@ -124,7 +133,7 @@ impl Sources {
     /// 1-based line of the start of a span, or 0 when the file is unknown.
     pub fn line_of(&self, span: Span) -> usize {
         self.get(span.file)
-            .map_or(0, |file| file.line_col(span.start as usize).0)
+            .map_or(0, |file| file.line(span.start as usize))
     }
 
     pub fn file_name(&self, id: FileId) -> &str {
@@ -145,6 +154,14 @@ mod tests {
         assert_eq!(file.line_col(8), (2, 4));
         assert_eq!(file.line_text(2), "çé x");
         assert_eq!(file.line_count(), 2);
+    }
+
+    #[test]
+    fn line_is_the_line_of_line_col() {
+        let file = SourceFile::new("t", "ab\nçé x\n\nlast");
+        for offset in 0..=file.text.len() + 2 {
+            assert_eq!(file.line(offset), file.line_col(offset).0, "at {offset}");
+        }
     }
 
     #[test]

@@ -101,14 +101,8 @@ impl Checker<'_> {
     /// Lowers a rule's condition.
     pub(super) fn lower_condition(&mut self, expr: &ast::Expr, file_zone: Option<Tz>) -> Cond {
         match &expr.kind {
-            ExprKind::Or(left, right) => Cond::Or(
-                Box::new(self.lower_condition(left, file_zone)),
-                Box::new(self.lower_condition(right, file_zone)),
-            ),
-            ExprKind::And(left, right) => Cond::And(
-                Box::new(self.lower_condition(left, file_zone)),
-                Box::new(self.lower_condition(right, file_zone)),
-            ),
+            ExprKind::Or(operands) => Cond::Or(self.lower_chain(operands, false, file_zone)),
+            ExprKind::And(operands) => Cond::And(self.lower_chain(operands, true, file_zone)),
             ExprKind::Not(inner) => Cond::Not(Box::new(self.lower_condition(inner, file_zone))),
             ExprKind::Group(inner) => self.lower_condition(inner, file_zone),
             ExprKind::Test(test) => Cond::Test(CompiledTest {
@@ -116,6 +110,26 @@ impl Checker<'_> {
                 kind: self.lower_test(test, file_zone),
             }),
         }
+    }
+
+    /// The operands of an `and` (`is_and`) or `or` chain, with those of a
+    /// parenthesised chain of the same operator spliced in: `(a or b) or c`
+    /// evaluates as `a or b or c`, one level shallower.
+    fn lower_chain(
+        &mut self,
+        operands: &[ast::Expr],
+        is_and: bool,
+        file_zone: Option<Tz>,
+    ) -> Box<[Cond]> {
+        let mut lowered = Vec::with_capacity(operands.len());
+        for operand in operands {
+            match self.lower_condition(operand, file_zone) {
+                Cond::And(inner) if is_and => lowered.extend(inner.into_vec()),
+                Cond::Or(inner) if !is_and => lowered.extend(inner.into_vec()),
+                other => lowered.push(other),
+            }
+        }
+        lowered.into_boxed_slice()
     }
 
     fn lower_test(&mut self, test: &ast::Test, file_zone: Option<Tz>) -> TestKind {
@@ -787,6 +801,81 @@ impl Checker<'_> {
                 format!("{} is not a phone number", self.text(span)),
             )
             .with_help(help),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests")]
+
+    use chrono::NaiveDate;
+
+    use super::super::super::{compile, CheckOptions, Sources};
+    use super::*;
+
+    fn lowered(condition: &str) -> Cond {
+        let compiled = compile(
+            Sources::single("t.rules", format!("when {condition} keep")),
+            &CheckOptions {
+                today: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            },
+        );
+        let rule_set = compiled.rule_set.unwrap();
+        rule_set.rules.into_iter().next().unwrap().condition
+    }
+
+    /// The operand count of each chain, outermost first, down the first
+    /// operand that is not a test.
+    fn shape(cond: &Cond) -> Vec<(&'static str, usize)> {
+        let mut shape = Vec::new();
+        let mut at = Some(cond);
+        while let Some(cond) = at {
+            at = match cond {
+                Cond::And(operands) | Cond::Or(operands) => {
+                    let name = if matches!(cond, Cond::And(_)) {
+                        "and"
+                    } else {
+                        "or"
+                    };
+                    shape.push((name, operands.len()));
+                    operands
+                        .iter()
+                        .find(|operand| !matches!(operand, Cond::Test(_)))
+                }
+                Cond::Not(inner) => Some(inner),
+                Cond::Test(_) => None,
+            };
+        }
+        shape
+    }
+
+    #[test]
+    fn parenthesised_chains_of_the_same_operator_are_spliced() {
+        assert_eq!(
+            shape(&lowered(
+                "(caller exists or contact.a == 1) or ((contact.b == 2 or always))"
+            )),
+            [("or", 4)]
+        );
+        assert_eq!(
+            shape(&lowered(
+                "caller exists and (contact.a == 1 and contact.b == 2)"
+            )),
+            [("and", 3)]
+        );
+        // Another operator, or a `not`, keeps its level.
+        assert_eq!(
+            shape(&lowered(
+                "caller exists and (contact.a == 1 or contact.b == 2)"
+            )),
+            [("and", 2), ("or", 2)]
+        );
+        assert_eq!(
+            shape(&lowered(
+                "caller exists or not (contact.a == 1 or contact.b == 2)"
+            )),
+            [("or", 2), ("or", 2)]
         );
     }
 }

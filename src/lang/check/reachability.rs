@@ -98,15 +98,15 @@ impl Analyzer {
                 let (key, truth) = self.analyze(inner);
                 (key ^ NOT_MASK, truth.negate())
             }
-            Cond::And(..) => self.junction(cond, true),
-            Cond::Or(..) => self.junction(cond, false),
+            Cond::And(operands) => self.junction(operands, true),
+            Cond::Or(operands) => self.junction(operands, false),
         }
     }
 
     /// `and` (`is_and`) or `or` chains, flattened.
-    fn junction(&self, cond: &Cond, is_and: bool) -> (Key, Truth) {
-        let mut operands = Vec::new();
-        flatten(cond, is_and, &mut operands);
+    fn junction(&self, chain: &[Cond], is_and: bool) -> (Key, Truth) {
+        let mut operands = Vec::with_capacity(chain.len());
+        flatten(chain, is_and, &mut operands);
         let mut keys = Vec::with_capacity(operands.len());
         // The absorbing value: `and` with a false operand is false, `or`
         // with a true operand is true; the neutral one is the other.
@@ -245,13 +245,15 @@ impl Analyzer {
     }
 }
 
-fn flatten<'c>(cond: &'c Cond, is_and: bool, out: &mut Vec<&'c Cond>) {
-    match (cond, is_and) {
-        (Cond::And(left, right), true) | (Cond::Or(left, right), false) => {
-            flatten(left, is_and, out);
-            flatten(right, is_and, out);
+/// The operands of a chain, with those of nested chains of the same
+/// operator in their place. The checker already splices them when it
+/// lowers, so this recurses only for hand-built conditions.
+fn flatten<'c>(chain: &'c [Cond], is_and: bool, out: &mut Vec<&'c Cond>) {
+    for operand in chain {
+        match (operand, is_and) {
+            (Cond::And(inner), true) | (Cond::Or(inner), false) => flatten(inner, is_and, out),
+            _ => out.push(operand),
         }
-        _ => out.push(cond),
     }
 }
 
@@ -484,14 +486,11 @@ mod tests {
         let analyzer = Analyzer::new(&all);
         let a = || hours(1, false);
         let b = caller_exists;
-        let left = Cond::And(
-            Box::new(Cond::And(Box::new(a()), Box::new(b()))),
-            Box::new(a()),
-        );
-        let right = Cond::And(Box::new(b()), Box::new(a()));
+        let left = Cond::And(Box::new([Cond::And(Box::new([a(), b()])), a()]));
+        let right = Cond::And(Box::new([b(), a()]));
         assert_eq!(analyzer.analyze(&left), analyzer.analyze(&right));
         // `X and X` is `X`; double negation cancels out.
-        let twice = Cond::And(Box::new(b()), Box::new(b()));
+        let twice = Cond::And(Box::new([b(), b()]));
         let negated_twice = Cond::Not(Box::new(Cond::Not(Box::new(b()))));
         assert_eq!(analyzer.analyze(&twice), analyzer.analyze(&b()));
         assert_eq!(analyzer.analyze(&negated_twice), analyzer.analyze(&b()));
@@ -502,15 +501,15 @@ mod tests {
         let all = sample_hours();
         let analyzer = Analyzer::new(&all);
         let not_b = || Cond::Not(Box::new(caller_exists()));
-        let either = Cond::Or(Box::new(caller_exists()), Box::new(not_b()));
-        let both = Cond::And(Box::new(caller_exists()), Box::new(not_b()));
+        let either = Cond::Or(Box::new([caller_exists(), not_b()]));
+        let both = Cond::And(Box::new([caller_exists(), not_b()]));
         assert_eq!(analyzer.analyze(&either).1, Truth::Always);
         assert_eq!(analyzer.analyze(&both).1, Truth::Never);
         // An `or` with an always-true operand is always true, and an `and`
         // with one is decided by the rest.
         let always = || test(TestKind::Always);
-        let or_always = Cond::Or(Box::new(caller_exists()), Box::new(always()));
-        let and_always = Cond::And(Box::new(caller_exists()), Box::new(always()));
+        let or_always = Cond::Or(Box::new([caller_exists(), always()]));
+        let and_always = Cond::And(Box::new([caller_exists(), always()]));
         assert_eq!(analyzer.analyze(&or_always).1, Truth::Always);
         assert_eq!(analyzer.analyze(&and_always).1, Truth::Depends);
     }

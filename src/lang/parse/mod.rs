@@ -858,23 +858,29 @@ impl Lower {
         match pair.as_rule() {
             Rule::disjunction | Rule::conjunction => {
                 let is_or = pair.as_rule() == Rule::disjunction;
-                let mut operands = pair
+                let mut operands: Vec<Expr> = pair
                     .into_inner()
                     .filter(|p| !matches!(p.as_rule(), Rule::kw_or | Rule::kw_and))
-                    .map(|p| self.expr(p));
-                let first = operands.next().unwrap_or(Expr {
-                    kind: ExprKind::Test(Test::Always),
-                    span,
-                });
-                operands.fold(first, |left, right| {
-                    let span = left.span.to(right.span);
-                    let kind = if is_or {
-                        ExprKind::Or(Box::new(left), Box::new(right))
-                    } else {
-                        ExprKind::And(Box::new(left), Box::new(right))
-                    };
-                    Expr { kind, span }
-                })
+                    .map(|p| self.expr(p))
+                    .collect();
+                if operands.len() < 2 {
+                    return operands.pop().unwrap_or(Expr {
+                        kind: ExprKind::Test(Test::Always),
+                        span,
+                    });
+                }
+                // From the first operand to the last: the pair's own span
+                // runs on over the blanks after the last one.
+                let span = match (operands.first(), operands.last()) {
+                    (Some(first), Some(last)) => first.span.to(last.span),
+                    _ => span,
+                };
+                let kind = if is_or {
+                    ExprKind::Or(operands)
+                } else {
+                    ExprKind::And(operands)
+                };
+                Expr { kind, span }
             }
             Rule::negation => {
                 let mut children = pair.into_inner();
@@ -1269,13 +1275,47 @@ keep
         let Some(Item::Rule(rule)) = file.items.first() else {
             panic!("expected a rule");
         };
-        let ExprKind::Or(left, _) = &rule.condition.kind else {
+        let ExprKind::Or(operands) = &rule.condition.kind else {
             panic!("or at the top: {:?}", rule.condition.kind);
         };
-        let ExprKind::And(not, _) = &left.kind else {
+        let [left, right] = operands.as_slice() else {
+            panic!("two operands: {operands:?}");
+        };
+        assert!(matches!(right.kind, ExprKind::Test(_)));
+        let ExprKind::And(conjuncts) = &left.kind else {
             panic!("and under or");
         };
-        assert!(matches!(not.kind, ExprKind::Not(_)));
+        assert_eq!(conjuncts.len(), 2);
+        assert!(matches!(conjuncts[0].kind, ExprKind::Not(_)));
+    }
+
+    #[test]
+    fn a_chain_is_one_node_with_every_operand_in_order() {
+        let text = "when caller exists or contact.a == 1 or (contact.b == 2 or contact.c == 3) or always keep";
+        let file = parse(text).unwrap();
+        let Some(Item::Rule(rule)) = file.items.first() else {
+            panic!("expected a rule");
+        };
+        let ExprKind::Or(operands) = &rule.condition.kind else {
+            panic!("or at the top: {:?}", rule.condition.kind);
+        };
+        let texts: Vec<&str> = operands
+            .iter()
+            .map(|operand| &text[operand.span.range()])
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                "caller exists",
+                "contact.a == 1",
+                "(contact.b == 2 or contact.c == 3)",
+                "always"
+            ]
+        );
+        assert_eq!(
+            &text[rule.condition.span.range()],
+            "caller exists or contact.a == 1 or (contact.b == 2 or contact.c == 3) or always"
+        );
     }
 
     #[test]
