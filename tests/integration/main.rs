@@ -27,6 +27,8 @@ mod editors;
 mod eval;
 mod fmt;
 mod history;
+mod long_chains;
+mod long_chains_end_to_end;
 mod reliability;
 mod reload;
 mod replicas;

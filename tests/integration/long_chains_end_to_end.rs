@@ -12,17 +12,16 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
-mod serve_support;
-mod support;
-
+use crate::support;
+use crate::support::cli;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cli::{Cmd, Rules};
 use serde_json::Value;
-use serve_support::process::ServeProcess;
-use serve_support::{call_created, RulesDir, ADMIN_TOKEN};
-use support::{Cmd, Rules};
+use support::serve::process::ServeProcess;
+use support::serve::{call_created, RulesDir, ADMIN_TOKEN};
 use switchboard::config::WatchMode;
 use switchboard::metrics::Metrics;
 use switchboard::reload::{spawn_watcher, RulesHandle, Trigger, WatchConfig};
