@@ -11,9 +11,12 @@
 //! | `POST /admin/reload`, `/admin/check` | admin, bearer token ([`admin`]) |
 //! | `GET /decisions` | the decision log, admin bearer token ([`decisions`]) |
 //!
-//! The server decides with the rules and hands actions to the dispatcher;
-//! it never calls the Aircall API on a request's path, so acknowledging a
-//! webhook does not depend on Aircall's latency.
+//! The server decides with the rules and hands actions to the dispatcher:
+//! actions (transfers, tags, comments) never call the Aircall API on a
+//! request's path. One lookup may: with the `aircall` contact source
+//! configured, the handler waits for Aircall's contact search, bounded by
+//! `contacts.timeout` (and answered from its cache when it can); without
+//! it, acknowledging a webhook does not depend on Aircall at all.
 //!
 //! [`connections`] accepts and serves the connections within the bounds
 //! of the `server:` table: a cap on open connections, header, body and
