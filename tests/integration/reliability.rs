@@ -4,8 +4,8 @@
 //! figures of a longer run are in `docs/reliability.md`.
 //!
 //! `SWITCHBOARD_RELIABILITY_SCALE=N` multiplies the work (default 1, a few
-//! seconds each). The kill -9 and replica scenarios are `tests/crash.rs`
-//! and `tests/replicas.rs`.
+//! seconds each). The kill -9 and replica scenarios are `crash.rs`
+//! and `replicas.rs`.
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 #![cfg(unix)]
