@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::store::config::duration;
+use crate::config::values::{duration, positive_duration};
 
 /// The `contacts:` table.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -31,7 +31,7 @@ use crate::store::config::duration;
 pub struct ContactsConfig {
     /// The most a lookup may add to a decision; then the contact is
     /// missing and the lookup is recorded as timed out.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "positive_duration")]
     pub timeout: Duration,
     /// How long an answer (found or not) is reused.
     #[serde(deserialize_with = "duration")]
@@ -165,9 +165,6 @@ fn default_delimiter() -> char {
 impl ContactsConfig {
     /// Checks what serde cannot; returns the key and the problem.
     pub fn validate(&self) -> Result<(), (String, String)> {
-        if self.timeout.is_zero() {
-            return Err(("contacts.timeout".into(), "must be more than 0".into()));
-        }
         if self.cache_size == 0 && !self.cache_ttl.is_zero() {
             return Err((
                 "contacts.cache_size".into(),

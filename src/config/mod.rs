@@ -11,7 +11,6 @@
 //! config file, so `switchboard serve --config /etc/switchboard/sb.yaml`
 //! behaves the same from any working directory.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,42 +18,15 @@ use std::time::Duration;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
+mod interpolate;
+pub mod values;
+
+use interpolate::{interpolate, Interpolation};
+use values::{duration, number_or_string, optional_count, positive_duration};
+pub use values::{parse_duration, redact_url, Secret};
+
 /// The default Aircall API base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.aircall.io";
-
-/// A secret string (API token, webhook token, admin token).
-///
-/// `Debug` prints `***` and there is no `Display`, so the value only leaves
-/// this type through [`Secret::expose`], which is easy to search for.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The secret's text, for the few places that must send or compare it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = String::deserialize(deserializer)?;
-        if value.trim().is_empty() {
-            return Err(de::Error::custom("must not be empty"));
-        }
-        Ok(Secret(value))
-    }
-}
 
 /// Whether decisions are acted on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -126,13 +98,16 @@ pub struct AircallConfig {
     #[serde(default)]
     pub timeouts: Timeouts,
     /// How often the user and team directory is reloaded in full.
-    #[serde(default = "default_directory_refresh", deserialize_with = "duration")]
+    #[serde(
+        default = "default_directory_refresh",
+        deserialize_with = "positive_duration"
+    )]
     pub directory_refresh: Duration,
     /// How often availabilities are refreshed from the API (webhooks keep
     /// them current in between).
     #[serde(
         default = "default_availability_refresh",
-        deserialize_with = "duration"
+        deserialize_with = "positive_duration"
     )]
     pub availability_refresh: Duration,
 }
@@ -172,9 +147,15 @@ impl AircallConfig {
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Timeouts {
-    #[serde(default = "default_connect_timeout", deserialize_with = "duration")]
+    #[serde(
+        default = "default_connect_timeout",
+        deserialize_with = "positive_duration"
+    )]
     pub connect: Duration,
-    #[serde(default = "default_request_timeout", deserialize_with = "duration")]
+    #[serde(
+        default = "default_request_timeout",
+        deserialize_with = "positive_duration"
+    )]
     pub request: Duration,
 }
 
@@ -197,14 +178,23 @@ impl Default for Timeouts {
 pub struct ServerConfig {
     /// From accepting a connection (or from the first byte of a request
     /// on a kept-alive one) to the end of the request's headers.
-    #[serde(default = "default_header_read_timeout", deserialize_with = "duration")]
+    #[serde(
+        default = "default_header_read_timeout",
+        deserialize_with = "positive_duration"
+    )]
     pub header_read_timeout: Duration,
     /// From the end of the headers to the end of the body; past it the
     /// request is answered 408 and the connection closed.
-    #[serde(default = "default_body_read_timeout", deserialize_with = "duration")]
+    #[serde(
+        default = "default_body_read_timeout",
+        deserialize_with = "positive_duration"
+    )]
     pub body_read_timeout: Duration,
     /// How long a kept-alive connection may wait for its next request.
-    #[serde(default = "default_idle_timeout", deserialize_with = "duration")]
+    #[serde(
+        default = "default_idle_timeout",
+        deserialize_with = "positive_duration"
+    )]
     pub idle_timeout: Duration,
     /// Connections open at once; one more is answered 503 and closed.
     /// `None`: derived from the open-files limit at start.
@@ -256,7 +246,10 @@ pub struct Config {
     pub admin_token: Option<Secret>,
     /// A call older than this is not acted on (the caller has hung up or
     /// been answered by then).
-    #[serde(default = "default_action_deadline", deserialize_with = "duration")]
+    #[serde(
+        default = "default_action_deadline",
+        deserialize_with = "positive_duration"
+    )]
     pub action_deadline: Duration,
     /// Actions waiting for the Aircall API; a full queue answers 503.
     #[serde(
@@ -281,7 +274,10 @@ pub struct Config {
     #[serde(default = "default_watch_debounce", deserialize_with = "duration")]
     pub watch_debounce: Duration,
     /// Scan interval for `watch: poll`.
-    #[serde(default = "default_poll_interval", deserialize_with = "duration")]
+    #[serde(
+        default = "default_poll_interval",
+        deserialize_with = "positive_duration"
+    )]
     pub poll_interval: Duration,
     #[serde(default)]
     pub log_format: LogFormat,
@@ -392,7 +388,7 @@ impl Config {
         if value.is_null() {
             value = serde_yaml::Value::Mapping(serde_yaml::Mapping::new());
         }
-        interpolate(&mut value, &mut Vec::new(), &env).map_err(|(key, problem)| match problem {
+        interpolate(&mut value, &env).map_err(|(key, problem)| match problem {
             Interpolation::Missing(var) => ConfigError::MissingEnv {
                 path: path.to_owned(),
                 key,
@@ -451,8 +447,10 @@ impl Config {
         }
     }
 
-    /// Checks the relations between keys that serde cannot express.
-    /// Returns the offending key and the problem.
+    /// Checks the relations between keys that serde cannot express (a
+    /// duration that must be more than 0 is refused while decoding, by
+    /// [`values::positive_duration`]). Returns the offending key and the
+    /// problem.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         let aircall = &self.aircall;
         match (&aircall.api_id, &aircall.api_token, &aircall.bearer_token) {
@@ -501,35 +499,13 @@ impl Config {
                 "must be at least 1".to_owned(),
             ));
         }
-        if aircall.timeouts.connect.is_zero() {
-            return Err(("aircall.timeouts.connect", "must be more than 0".to_owned()));
-        }
-        if aircall.timeouts.request.is_zero() {
-            return Err(("aircall.timeouts.request", "must be more than 0".to_owned()));
-        }
-        if self.action_deadline.is_zero() {
-            return Err(("action_deadline", "must be more than 0".to_owned()));
-        }
         if self.queue_capacity == 0 {
             return Err(("queue_capacity", "must be at least 1".to_owned()));
         }
         if self.dispatch_workers == 0 {
             return Err(("dispatch_workers", "must be at least 1".to_owned()));
         }
-        if self.poll_interval.is_zero() {
-            return Err(("poll_interval", "must be more than 0".to_owned()));
-        }
-        let server = &self.server;
-        for (key, timeout) in [
-            ("server.header_read_timeout", server.header_read_timeout),
-            ("server.body_read_timeout", server.body_read_timeout),
-            ("server.idle_timeout", server.idle_timeout),
-        ] {
-            if timeout.is_zero() {
-                return Err((key, "must be more than 0".to_owned()));
-            }
-        }
-        match server.max_connections {
+        match self.server.max_connections {
             Some(0) => {
                 return Err(("server.max_connections", "must be at least 1".to_owned()));
             }
@@ -545,157 +521,6 @@ impl Config {
             return Err(("rules", "must not be empty".to_owned()));
         }
         Ok(())
-    }
-}
-
-enum Interpolation {
-    Missing(String),
-    Unclosed,
-}
-
-/// Replaces `${VAR}` in every string value (not in keys). `$${` is a
-/// literal `${`. Interpolating after parsing, not in the raw text, means a
-/// secret containing `:` or `#` cannot change the YAML's structure.
-fn interpolate(
-    value: &mut serde_yaml::Value,
-    path: &mut Vec<String>,
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<(), (String, Interpolation)> {
-    match value {
-        serde_yaml::Value::String(text) => {
-            if text.contains('$') {
-                *text = substitute(text, env).map_err(|problem| (path.join("."), problem))?;
-            }
-        }
-        serde_yaml::Value::Sequence(items) => {
-            // Name items `webhook_tokens[0]`, not `webhook_tokens.[0]`.
-            let base = path.pop();
-            for (index, item) in items.iter_mut().enumerate() {
-                path.push(format!("{}[{index}]", base.as_deref().unwrap_or("")));
-                interpolate(item, path, env)?;
-                path.pop();
-            }
-            path.extend(base);
-        }
-        serde_yaml::Value::Mapping(map) => {
-            for (key, item) in map.iter_mut() {
-                let name = match key {
-                    serde_yaml::Value::String(name) => name.clone(),
-                    other => format!("{other:?}"),
-                };
-                path.push(name);
-                interpolate(item, path, env)?;
-                path.pop();
-            }
-        }
-        serde_yaml::Value::Tagged(tagged) => interpolate(&mut tagged.value, path, env)?,
-        serde_yaml::Value::Null | serde_yaml::Value::Bool(_) | serde_yaml::Value::Number(_) => {}
-    }
-    Ok(())
-}
-
-fn substitute(text: &str, env: &impl Fn(&str) -> Option<String>) -> Result<String, Interpolation> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..at]);
-        let after = &rest[at..];
-        if let Some(literal) = after.strip_prefix("$${") {
-            out.push_str("${");
-            rest = literal;
-        } else if let Some(reference) = after.strip_prefix("${") {
-            let end = reference.find('}').ok_or(Interpolation::Unclosed)?;
-            let name = &reference[..end];
-            let value = env(name).ok_or_else(|| Interpolation::Missing(name.to_owned()))?;
-            out.push_str(&value);
-            rest = &reference[end + 1..];
-        } else {
-            out.push('$');
-            rest = &after[1..];
-        }
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-/// Parses `250ms`, `30s`, `5m`, `1h`, or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let amount: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration such as `500ms`, `30s`, `5m` or `1h`"))?;
-    let seconds = match unit.trim() {
-        "ms" => amount / 1000.0,
-        "" | "s" => amount,
-        "m" | "min" => amount * 60.0,
-        "h" => amount * 3600.0,
-        other => {
-            return Err(format!(
-                "unknown unit `{other}` in `{text}` (use ms, s, m or h)"
-            ))
-        }
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|error| format!("`{text}`: {error}"))
-}
-
-fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Seconds(u64),
-        Text(String),
-    }
-    match Raw::deserialize(deserializer)? {
-        Raw::Seconds(seconds) => Ok(Duration::from_secs(seconds)),
-        Raw::Text(text) => parse_duration(&text).map_err(de::Error::custom),
-    }
-}
-
-/// A number, or a string holding one (what `${VAR}` produces).
-fn number_or_string<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: std::str::FromStr + TryFrom<u64>,
-{
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Number(u64),
-        Text(String),
-    }
-    match Raw::deserialize(deserializer)? {
-        Raw::Number(number) => {
-            T::try_from(number).map_err(|_| de::Error::custom(format!("{number} is out of range")))
-        }
-        Raw::Text(text) => text
-            .trim()
-            .parse()
-            .map_err(|_| de::Error::custom(format!("`{text}` is not a whole number"))),
-    }
-}
-
-/// An optional count: absent or `auto` is `None`.
-fn optional_count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<usize>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Number(u64),
-        Text(String),
-    }
-    match Raw::deserialize(deserializer)? {
-        Raw::Number(number) => usize::try_from(number)
-            .map(Some)
-            .map_err(|_| de::Error::custom(format!("{number} is out of range"))),
-        Raw::Text(text) if text.trim() == "auto" => Ok(None),
-        Raw::Text(text) => text
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| de::Error::custom(format!("`{text}` is not a whole number or `auto`"))),
     }
 }
 
@@ -911,7 +736,7 @@ mod tests {
 
     #[test]
     fn the_example_file_is_valid() {
-        let text = include_str!("../switchboard.example.yaml");
+        let text = include_str!("../../switchboard.example.yaml");
         let config = Config::from_yaml_with(text, Path::new("switchboard.example.yaml"), |name| {
             Some(format!("value-of-{name}"))
         })
@@ -928,7 +753,7 @@ mod tests {
         assert_eq!(config.state, defaults.state);
         assert_eq!(config.store, defaults.store);
 
-        let text = include_str!("../deploy/switchboard.container.yaml");
+        let text = include_str!("../../deploy/switchboard.container.yaml");
         let config =
             Config::from_yaml_with(text, Path::new("switchboard.container.yaml"), |name| {
                 Some(format!("value-of-{name}"))
