@@ -803,14 +803,90 @@ mod tests {
         }
     }
 
+    /// Every duration key of the file, dotted, and whether 0 is allowed.
+    const DURATION_KEYS: [(&str, bool); 19] = [
+        ("aircall.timeouts.connect", false),
+        ("aircall.timeouts.request", false),
+        ("aircall.directory_refresh", false),
+        ("aircall.availability_refresh", false),
+        ("server.header_read_timeout", false),
+        ("server.body_read_timeout", false),
+        ("server.idle_timeout", false),
+        ("action_deadline", false),
+        ("dedupe_window", true),
+        ("watch_debounce", true),
+        ("poll_interval", false),
+        ("shutdown_grace", true),
+        ("store.retention", false),
+        ("store.prune_interval", false),
+        ("store.history_window", false),
+        ("store.commit_wait", true),
+        ("store.lease_expiry", false),
+        ("contacts.timeout", false),
+        ("contacts.cache_ttl", true),
+    ];
+
+    /// `a.b.c` set to `value`, as nested YAML.
+    fn nested(key: &str, value: &str) -> String {
+        let mut yaml = String::new();
+        let parts: Vec<&str> = key.split('.').collect();
+        for (depth, part) in parts.iter().enumerate() {
+            yaml.push_str(&"  ".repeat(depth));
+            yaml.push_str(part);
+            yaml.push(':');
+            yaml.push(if depth + 1 == parts.len() { ' ' } else { '\n' });
+        }
+        yaml.push_str(value);
+        yaml.push('\n');
+        yaml
+    }
+
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
-        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
-        assert!(parse_duration("s").is_err());
-        assert!(parse_duration("3 days").is_err());
+    fn every_duration_key_takes_days() {
+        let config = parse("dedupe_window: 1d\n").unwrap();
+        assert_eq!(config.dedupe_window, Duration::from_secs(86_400));
+        for (key, _) in DURATION_KEYS {
+            // `lease_expiry` and `commit_wait` have bounds of their own;
+            // the unit is what is tested here.
+            let value = if key == "store.commit_wait" {
+                "0.000001d"
+            } else {
+                "1d"
+            };
+            let result = parse(&nested(key, value));
+            assert!(result.is_ok(), "{key}: {value}: {}", result.unwrap_err());
+        }
+    }
+
+    #[test]
+    fn every_duration_key_lists_the_units_it_accepts() {
+        for (key, _) in DURATION_KEYS {
+            for value in ["3 weeks", "soon", "-5", "true"] {
+                let err = parse(&nested(key, value)).unwrap_err().to_string();
+                assert!(
+                    err.contains(&format!("`{key}`")) && err.contains("ms, s, m, h or d"),
+                    "{key}: {value}: {err}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn durations_that_must_be_more_than_zero() {
+        for (key, zero_allowed) in DURATION_KEYS {
+            let result = parse(&nested(key, "0s"));
+            if zero_allowed {
+                assert!(result.is_ok(), "{key}: {}", result.unwrap_err());
+            } else {
+                // `lease_expiry` has a higher floor: "at least 1s".
+                let err = result.unwrap_err().to_string();
+                assert!(
+                    err.contains(&format!("`{key}`"))
+                        && (err.contains("more than 0") || err.contains("at least")),
+                    "{key}: {err}"
+                );
+            }
+        }
     }
 
     #[test]

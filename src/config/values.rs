@@ -14,9 +14,9 @@ use serde::Deserialize;
 /// The units [`parse_duration`] accepts, as error messages list them.
 const DURATION_UNITS: &str = "ms, s, m, h or d";
 
-/// What a duration looks like, for "expected ..." messages.
-const DURATION_EXAMPLES: &str =
-    "a duration such as `500ms`, `30s`, `5m`, `1h` or `30d` (a bare number is seconds)";
+/// The whole duration syntax, for messages about a value that is not one.
+const DURATION_SYNTAX: &str =
+    "a number with one of the units ms, s, m, h or d (`500ms`, `30s`, `5m`, `1h`, `30d`), or a bare number of seconds";
 
 /// Parses `250ms`, `30s`, `5m`, `1h`, `30d`, or a bare number of seconds;
 /// fractions are allowed (`1.5s`) and `min` is `m`. The one duration syntax
@@ -27,9 +27,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let amount: f64 = number.parse().map_err(|_| {
-        format!("`{text}` is not a duration: use a number and one of {DURATION_UNITS}, e.g. `500ms`, `30s`, `5m`, `1h` or `30d`")
-    })?;
+    let amount: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration: write {DURATION_SYNTAX}"))?;
     let seconds_per_unit = match unit.trim() {
         "ms" => 0.001,
         "" | "s" => 1.0,
@@ -66,7 +66,7 @@ impl Visitor<'_> for DurationVisitor {
     type Value = Duration;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(DURATION_EXAMPLES)
+        write!(f, "a duration: {DURATION_SYNTAX}")
     }
 
     fn visit_u64<E: de::Error>(self, seconds: u64) -> Result<Duration, E> {
@@ -76,16 +76,12 @@ impl Visitor<'_> for DurationVisitor {
     fn visit_i64<E: de::Error>(self, seconds: i64) -> Result<Duration, E> {
         u64::try_from(seconds)
             .map(Duration::from_secs)
-            .map_err(|_| {
-                E::custom(format!(
-                    "{seconds} is negative; expected {DURATION_EXAMPLES}"
-                ))
-            })
+            .map_err(|_| E::custom(format!("{seconds} is negative: write {DURATION_SYNTAX}")))
     }
 
     fn visit_f64<E: de::Error>(self, seconds: f64) -> Result<Duration, E> {
         Duration::try_from_secs_f64(seconds)
-            .map_err(|error| E::custom(format!("{seconds}: {error}; expected {DURATION_EXAMPLES}")))
+            .map_err(|error| E::custom(format!("{seconds}: {error}: write {DURATION_SYNTAX}")))
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<Duration, E> {
@@ -239,7 +235,13 @@ mod tests {
         assert_eq!(read("value: 0.25").unwrap(), Duration::from_millis(250));
         assert_eq!(read("value: 1d").unwrap(), Duration::from_secs(86_400));
         assert_eq!(read("value: 0").unwrap(), Duration::ZERO);
-        for yaml in ["value: -3", "value: true", "value: [1]", "value: 3 weeks"] {
+        for yaml in [
+            "value: -3",
+            "value: true",
+            "value: [1]",
+            "value: 3 weeks",
+            "value: -0.5",
+        ] {
             let message = read(yaml).unwrap_err().to_string();
             assert!(
                 message.contains("ms, s, m, h or d") || message.contains("`30d`"),
