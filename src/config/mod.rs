@@ -22,7 +22,7 @@ mod interpolate;
 pub mod values;
 
 use interpolate::{interpolate, Interpolation};
-use values::{duration, number_or_string, optional_count, positive_duration};
+use values::{duration, optional_count, positive_count, positive_duration};
 pub use values::{parse_duration, redact_url, Secret};
 
 /// The default Aircall API base URL.
@@ -93,7 +93,7 @@ pub struct AircallConfig {
     #[serde(default = "default_base_url")]
     pub base_url: String,
     /// The company's request budget (shared by every integration).
-    #[serde(default = "default_rate_limit", deserialize_with = "number_or_string")]
+    #[serde(default = "default_rate_limit", deserialize_with = "positive_count")]
     pub rate_limit_per_minute: u32,
     #[serde(default)]
     pub timeouts: Timeouts,
@@ -254,7 +254,7 @@ pub struct Config {
     /// Actions waiting for the Aircall API; a full queue answers 503.
     #[serde(
         default = "default_queue_capacity",
-        deserialize_with = "number_or_string"
+        deserialize_with = "positive_count"
     )]
     pub queue_capacity: usize,
     /// Actions carried out at once (each waits on one Aircall request).
@@ -262,7 +262,7 @@ pub struct Config {
     /// when Aircall answers slowly and the budget is large.
     #[serde(
         default = "default_dispatch_workers",
-        deserialize_with = "number_or_string"
+        deserialize_with = "positive_count"
     )]
     pub dispatch_workers: usize,
     /// How long a `call.created` is remembered to drop redeliveries.
@@ -448,8 +448,9 @@ impl Config {
     }
 
     /// Checks the relations between keys that serde cannot express (a
-    /// duration that must be more than 0 is refused while decoding, by
-    /// [`values::positive_duration`]). Returns the offending key and the
+    /// duration or count that must be more than 0 is refused while
+    /// decoding, by [`values::positive_duration`] and
+    /// [`values::positive_count`]). Returns the offending key and the
     /// problem.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         let aircall = &self.aircall;
@@ -492,18 +493,6 @@ impl Config {
                     format!("`{}` is not a URL: {error}", aircall.base_url),
                 ))
             }
-        }
-        if aircall.rate_limit_per_minute == 0 {
-            return Err((
-                "aircall.rate_limit_per_minute",
-                "must be at least 1".to_owned(),
-            ));
-        }
-        if self.queue_capacity == 0 {
-            return Err(("queue_capacity", "must be at least 1".to_owned()));
-        }
-        if self.dispatch_workers == 0 {
-            return Err(("dispatch_workers", "must be at least 1".to_owned()));
         }
         match self.server.max_connections {
             Some(0) => {
@@ -887,6 +876,30 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn counts_take_variables_and_refuse_zero() {
+        for key in [
+            "aircall.rate_limit_per_minute",
+            "queue_capacity",
+            "dispatch_workers",
+            "store.commit_batch",
+            "store.wal_limit_mb",
+            "store.pool_size",
+            "store.replicas",
+        ] {
+            let result = parse(&nested(key, "${CAPACITY}"));
+            assert!(result.is_ok(), "{key}: {}", result.unwrap_err());
+            let err = parse(&nested(key, "0")).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("`{key}`")) && err.contains("at least 1"),
+                "{key}: {err}"
+            );
+        }
+        let config = parse("contacts:\n  cache_size: ${CAPACITY}\n").unwrap();
+        assert_eq!(config.contacts.cache_size, 64);
+        assert_eq!(config.store, crate::store::StoreConfig::default());
     }
 
     #[test]

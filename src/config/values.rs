@@ -106,6 +106,20 @@ where
     }
 }
 
+/// A whole number that must be at least 1 (a capacity, a pool size), as
+/// [`number_or_string`] reads it.
+pub fn positive_count<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    let count: u64 = number_or_string(deserializer)?;
+    if count == 0 {
+        return Err(de::Error::custom("must be at least 1"));
+    }
+    T::try_from(count).map_err(|_| de::Error::custom(format!("{count} is out of range")))
+}
+
 /// An optional count: absent or `auto` is `None`.
 pub fn optional_count<'de, D: Deserializer<'de>>(
     deserializer: D,
@@ -267,6 +281,17 @@ mod tests {
         assert_eq!((fields.count, fields.cap), (3, Some(40)));
         assert!(serde_yaml::from_str::<Fields>("count: 5000000000\n").is_err());
         assert!(serde_yaml::from_str::<Fields>("count: 1\ncap: many\n").is_err());
+        #[derive(Debug, Deserialize)]
+        struct Positive {
+            #[serde(deserialize_with = "positive_count")]
+            #[expect(dead_code, reason = "only decoded")]
+            count: u8,
+        }
+        assert!(serde_yaml::from_str::<Positive>("count: '2'").is_ok());
+        let zero = serde_yaml::from_str::<Positive>("count: 0").unwrap_err();
+        assert!(zero.to_string().contains("at least 1"), "{zero}");
+        let big = serde_yaml::from_str::<Positive>("count: 256").unwrap_err();
+        assert!(big.to_string().contains("out of range"), "{big}");
     }
 
     #[test]

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::values::{duration, positive_duration};
+use crate::config::values::{duration, number_or_string, positive_duration};
 
 /// The `contacts:` table.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -37,6 +37,7 @@ pub struct ContactsConfig {
     #[serde(deserialize_with = "duration")]
     pub cache_ttl: Duration,
     /// The most callers the cache remembers.
+    #[serde(deserialize_with = "number_or_string")]
     pub cache_size: usize,
     /// ISO 3166 region for company numbers written nationally
     /// (`01 76 36 06 95` with `FR`); without it such numbers are skipped.
@@ -133,7 +134,7 @@ pub struct SqlSourceConfig {
     #[serde(default)]
     pub name: Option<String>,
     /// Connections at most.
-    #[serde(default = "default_pool_size")]
+    #[serde(default = "default_pool_size", deserialize_with = "number_or_string")]
     pub pool_size: u32,
 }
 

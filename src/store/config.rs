@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
-use crate::config::values::{duration, positive_duration, redact_url};
+use crate::config::values::{duration, positive_count, positive_duration, redact_url};
 
 /// The default SQLite file, relative to the working directory.
 pub const DEFAULT_STATE_PATH: &str = "data/switchboard.db";
@@ -128,6 +128,7 @@ pub struct StoreConfig {
     #[serde(deserialize_with = "positive_duration")]
     pub history_window: Duration,
     /// The most records one group commit takes.
+    #[serde(deserialize_with = "positive_count")]
     pub commit_batch: usize,
     /// How long the writer waits for more records after the first one of
     /// a batch (0 commits whatever has arrived at once).
@@ -136,9 +137,11 @@ pub struct StoreConfig {
     pub sync: SyncMode,
     /// SQLite: the WAL is started over once it holds more than this many
     /// MiB (see `spawn_checkpointer`); it is also truncated to this size.
+    #[serde(deserialize_with = "positive_count")]
     pub wal_limit_mb: u64,
     /// Connections for reads (history, `GET /decisions`) and, on
     /// PostgreSQL, for the writer too.
+    #[serde(deserialize_with = "positive_count")]
     pub pool_size: u32,
     /// This replica's name in the log, for people: claims belong to the
     /// process (a fresh instance id per start), so names may repeat.
@@ -146,6 +149,7 @@ pub struct StoreConfig {
     pub replica: Option<String>,
     /// How many replicas share the company's Aircall budget: each uses
     /// `aircall.rate_limit_per_minute / replicas`.
+    #[serde(deserialize_with = "positive_count")]
     pub replicas: u32,
     /// PostgreSQL: how long after an instance last renewed its lease
     /// (every fifth of this) the others take over its unfinished calls.
@@ -184,23 +188,11 @@ impl StoreConfig {
 
     /// Checks what serde cannot; returns the key (under `store.`) and the problem.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        if self.wal_limit_mb == 0 {
-            return Err(("store.wal_limit_mb", "must be at least 1".to_owned()));
-        }
-        if self.commit_batch == 0 {
-            return Err(("store.commit_batch", "must be at least 1".to_owned()));
-        }
         if self.commit_wait > Duration::from_millis(100) {
             return Err((
                 "store.commit_wait",
                 "must be at most 100ms (every acknowledgement waits for it)".to_owned(),
             ));
-        }
-        if self.pool_size == 0 {
-            return Err(("store.pool_size", "must be at least 1".to_owned()));
-        }
-        if self.replicas == 0 {
-            return Err(("store.replicas", "must be at least 1".to_owned()));
         }
         if self.lease_expiry < Duration::from_secs(1) {
             return Err((
@@ -283,8 +275,11 @@ mod tests {
         assert_eq!(config.retention, Duration::from_secs(7 * 86_400));
         assert_eq!(config.history_window, Duration::from_secs(90 * 86_400));
         assert!(config.validate().is_ok());
-        let bad: StoreConfig = serde_yaml::from_str("commit_batch: 0\n").unwrap();
-        assert_eq!(bad.validate().unwrap_err().0, "store.commit_batch");
+        let bad = serde_yaml::from_str::<StoreConfig>("commit_batch: 0\n").unwrap_err();
+        assert!(bad.to_string().contains("at least 1"), "{bad}");
+        // Counts, like every number, may come from `${VAR}` (a string).
+        let replicas: StoreConfig = serde_yaml::from_str("replicas: '3'\n").unwrap();
+        assert_eq!(replicas.replicas, 3);
         assert!(serde_yaml::from_str::<StoreConfig>("retension: 1d\n").is_err());
         let zero = serde_yaml::from_str::<StoreConfig>("retention: 0d\n").unwrap_err();
         assert!(zero.to_string().contains("more than 0"), "{zero}");
