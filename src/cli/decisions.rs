@@ -13,11 +13,11 @@ use chrono::{DateTime, Utc};
 use clap::Args;
 
 use super::{ExitStatus, Format};
+use crate::config::parse_duration;
 use crate::lang::phone;
-use crate::store::config::{parse_duration, StateLocation};
 use crate::store::query::{DecisionEntry, DecisionQuery, MAX_LIMIT};
 use crate::store::record::actions_from_json;
-use crate::store::{Disposition, Store};
+use crate::store::{Disposition, StateLocation, Store};
 
 /// Options of `switchboard decisions`.
 #[derive(Debug, Clone, Args)]
@@ -36,7 +36,7 @@ pub struct DecisionsArgs {
     #[arg(long, value_name = "NUMBER")]
     pub caller: Option<String>,
     /// Only records newer than this, e.g. 30m, 1h, 7d.
-    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    #[arg(long, value_name = "AGE", value_parser = parse_duration)]
     pub since: Option<std::time::Duration>,
     /// At most this many records, newest first.
     #[arg(long, default_value_t = 20, value_name = "N")]
@@ -46,10 +46,6 @@ pub struct DecisionsArgs {
     pub all: bool,
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
-}
-
-fn parse_age(text: &str) -> Result<std::time::Duration, String> {
-    parse_duration(text)
 }
 
 /// Runs the command.

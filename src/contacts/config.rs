@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::store::config::duration;
+use crate::config::values::{duration, number_or_string, positive_duration};
 
 /// The `contacts:` table.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -31,12 +31,13 @@ use crate::store::config::duration;
 pub struct ContactsConfig {
     /// The most a lookup may add to a decision; then the contact is
     /// missing and the lookup is recorded as timed out.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "positive_duration")]
     pub timeout: Duration,
     /// How long an answer (found or not) is reused.
     #[serde(deserialize_with = "duration")]
     pub cache_ttl: Duration,
     /// The most callers the cache remembers.
+    #[serde(deserialize_with = "number_or_string")]
     pub cache_size: usize,
     /// ISO 3166 region for company numbers written nationally
     /// (`01 76 36 06 95` with `FR`); without it such numbers are skipped.
@@ -133,7 +134,7 @@ pub struct SqlSourceConfig {
     #[serde(default)]
     pub name: Option<String>,
     /// Connections at most.
-    #[serde(default = "default_pool_size")]
+    #[serde(default = "default_pool_size", deserialize_with = "number_or_string")]
     pub pool_size: u32,
 }
 
@@ -165,9 +166,6 @@ fn default_delimiter() -> char {
 impl ContactsConfig {
     /// Checks what serde cannot; returns the key and the problem.
     pub fn validate(&self) -> Result<(), (String, String)> {
-        if self.timeout.is_zero() {
-            return Err(("contacts.timeout".into(), "must be more than 0".into()));
-        }
         if self.cache_size == 0 && !self.cache_ttl.is_zero() {
             return Err((
                 "contacts.cache_size".into(),

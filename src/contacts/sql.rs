@@ -24,8 +24,8 @@ use sqlx::{Column, Either, Executor, Row, Statement, TypeInfo, ValueRef};
 
 use super::config::SqlSourceConfig;
 use super::SourceError;
+use crate::config::redact_url;
 use crate::lang::{Contact, Value};
-use crate::store::config::redact_url;
 
 #[derive(Debug, Clone)]
 enum Pool {

@@ -17,8 +17,8 @@ use serde::Deserialize;
 use super::admin::authorize;
 use super::error::HttpError;
 use super::AppState;
+use crate::config::parse_duration;
 use crate::lang::phone;
-use crate::store::config::parse_duration;
 use crate::store::query::{DecisionQuery, MAX_LIMIT};
 
 #[derive(Debug, Deserialize)]

@@ -13,6 +13,8 @@ use std::time::Duration;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
+use crate::config::values::{duration, positive_count, positive_duration, redact_url};
+
 /// The default SQLite file, relative to the working directory.
 pub const DEFAULT_STATE_PATH: &str = "data/switchboard.db";
 
@@ -98,24 +100,6 @@ impl<'de> Deserialize<'de> for StateLocation {
     }
 }
 
-/// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (authority, tail) = match rest.find('/') {
-        Some(at) => rest.split_at(at),
-        None => (rest, ""),
-    };
-    match authority.rsplit_once('@') {
-        Some((credentials, host)) => match credentials.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
-}
-
 /// How hard SQLite works to make a commit durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -135,15 +119,16 @@ pub enum SyncMode {
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// Records older than this are pruned in the background.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "positive_duration")]
     pub retention: Duration,
     /// How often pruning runs.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "positive_duration")]
     pub prune_interval: Duration,
     /// `last_agent` only looks this far back.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "positive_duration")]
     pub history_window: Duration,
     /// The most records one group commit takes.
+    #[serde(deserialize_with = "positive_count")]
     pub commit_batch: usize,
     /// How long the writer waits for more records after the first one of
     /// a batch (0 commits whatever has arrived at once).
@@ -152,9 +137,11 @@ pub struct StoreConfig {
     pub sync: SyncMode,
     /// SQLite: the WAL is started over once it holds more than this many
     /// MiB (see `spawn_checkpointer`); it is also truncated to this size.
+    #[serde(deserialize_with = "positive_count")]
     pub wal_limit_mb: u64,
     /// Connections for reads (history, `GET /decisions`) and, on
     /// PostgreSQL, for the writer too.
+    #[serde(deserialize_with = "positive_count")]
     pub pool_size: u32,
     /// This replica's name in the log, for people: claims belong to the
     /// process (a fresh instance id per start), so names may repeat.
@@ -162,6 +149,7 @@ pub struct StoreConfig {
     pub replica: Option<String>,
     /// How many replicas share the company's Aircall budget: each uses
     /// `aircall.rate_limit_per_minute / replicas`.
+    #[serde(deserialize_with = "positive_count")]
     pub replicas: u32,
     /// PostgreSQL: how long after an instance last renewed its lease
     /// (every fifth of this) the others take over its unfinished calls.
@@ -200,32 +188,11 @@ impl StoreConfig {
 
     /// Checks what serde cannot; returns the key (under `store.`) and the problem.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        if self.retention.is_zero() {
-            return Err(("store.retention", "must be more than 0".to_owned()));
-        }
-        if self.prune_interval.is_zero() {
-            return Err(("store.prune_interval", "must be more than 0".to_owned()));
-        }
-        if self.history_window.is_zero() {
-            return Err(("store.history_window", "must be more than 0".to_owned()));
-        }
-        if self.wal_limit_mb == 0 {
-            return Err(("store.wal_limit_mb", "must be at least 1".to_owned()));
-        }
-        if self.commit_batch == 0 {
-            return Err(("store.commit_batch", "must be at least 1".to_owned()));
-        }
         if self.commit_wait > Duration::from_millis(100) {
             return Err((
                 "store.commit_wait",
                 "must be at most 100ms (every acknowledgement waits for it)".to_owned(),
             ));
-        }
-        if self.pool_size == 0 {
-            return Err(("store.pool_size", "must be at least 1".to_owned()));
-        }
-        if self.replicas == 0 {
-            return Err(("store.replicas", "must be at least 1".to_owned()));
         }
         if self.lease_expiry < Duration::from_secs(1) {
             return Err((
@@ -256,34 +223,6 @@ impl StoreConfig {
                     .filter(|name| !name.is_empty())
             })
             .unwrap_or_else(|| "local".to_owned())
-    }
-}
-
-/// Parses `1ms`, `30s`, `5m`, `1h`, `30d`, or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let trimmed = text.trim();
-    if let Some(days) = trimmed.strip_suffix('d') {
-        let days: f64 = days
-            .trim()
-            .parse()
-            .map_err(|_| format!("`{trimmed}` is not a duration such as `12h` or `30d`"))?;
-        return Duration::try_from_secs_f64(days * 86_400.0)
-            .map_err(|error| format!("`{trimmed}`: {error}"));
-    }
-    crate::config::parse_duration(trimmed)
-}
-
-/// A duration field: seconds as a number, or text with a unit.
-pub fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Seconds(u64),
-        Text(String),
-    }
-    match Raw::deserialize(deserializer)? {
-        Raw::Seconds(seconds) => Ok(Duration::from_secs(seconds)),
-        Raw::Text(text) => parse_duration(&text).map_err(de::Error::custom),
     }
 }
 
@@ -327,25 +266,6 @@ mod tests {
     fn passwords_never_show() {
         let location = StateLocation::parse("postgres://app:hunter2@db:5432/sb").unwrap();
         assert!(!format!("{location:?} {location}").contains("hunter2"));
-        assert_eq!(
-            redact_url("postgres://app:hunter2@db:5432/sb"),
-            "postgres://app:***@db:5432/sb"
-        );
-        assert_eq!(redact_url("postgres://db/sb"), "postgres://db/sb");
-    }
-
-    #[test]
-    fn durations_with_days() {
-        assert_eq!(
-            parse_duration("30d").unwrap(),
-            Duration::from_secs(2_592_000)
-        );
-        assert_eq!(
-            parse_duration("1.5d").unwrap(),
-            Duration::from_secs(129_600)
-        );
-        assert_eq!(parse_duration("2ms").unwrap(), Duration::from_millis(2));
-        assert!(parse_duration("xd").is_err());
     }
 
     #[test]
@@ -355,9 +275,14 @@ mod tests {
         assert_eq!(config.retention, Duration::from_secs(7 * 86_400));
         assert_eq!(config.history_window, Duration::from_secs(90 * 86_400));
         assert!(config.validate().is_ok());
-        let bad: StoreConfig = serde_yaml::from_str("commit_batch: 0\n").unwrap();
-        assert_eq!(bad.validate().unwrap_err().0, "store.commit_batch");
+        let bad = serde_yaml::from_str::<StoreConfig>("commit_batch: 0\n").unwrap_err();
+        assert!(bad.to_string().contains("at least 1"), "{bad}");
+        // Counts, like every number, may come from `${VAR}` (a string).
+        let replicas: StoreConfig = serde_yaml::from_str("replicas: '3'\n").unwrap();
+        assert_eq!(replicas.replicas, 3);
         assert!(serde_yaml::from_str::<StoreConfig>("retension: 1d\n").is_err());
+        let zero = serde_yaml::from_str::<StoreConfig>("retention: 0d\n").unwrap_err();
+        assert!(zero.to_string().contains("more than 0"), "{zero}");
         assert_eq!(config.lease_expiry, Duration::from_secs(5));
         let lease: StoreConfig = serde_yaml::from_str("lease_expiry: 2s\n").unwrap();
         assert_eq!(lease.lease_expiry, Duration::from_secs(2));

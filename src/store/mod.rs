@@ -1167,7 +1167,7 @@ fn open_sqlite_writer(path: &Path, config: &StoreConfig) -> Result<rusqlite::Con
 }
 
 async fn open_postgres(url: &str, config: &StoreConfig) -> Result<Db, StoreError> {
-    let shown = config::redact_url(url);
+    let shown = crate::config::redact_url(url);
     let options = PgConnectOptions::from_str(url).map_err(|error| StoreError::Open {
         location: shown.clone(),
         message: error.to_string(),

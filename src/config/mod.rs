@@ -11,7 +11,6 @@
 //! config file, so `switchboard serve --config /etc/switchboard/sb.yaml`
 //! behaves the same from any working directory.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,42 +18,15 @@ use std::time::Duration;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
+mod interpolate;
+pub mod values;
+
+use interpolate::{interpolate, Interpolation};
+use values::{duration, optional_count, positive_count, positive_duration};
+pub use values::{parse_duration, redact_url, Secret};
+
 /// The default Aircall API base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.aircall.io";
-
-/// A secret string (API token, webhook token, admin token).
-///
-/// `Debug` prints `***` and there is no `Display`, so the value only leaves
-/// this type through [`Secret::expose`], which is easy to search for.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The secret's text, for the few places that must send or compare it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = String::deserialize(deserializer)?;
-        if value.trim().is_empty() {
-            return Err(de::Error::custom("must not be empty"));
-        }
-        Ok(Secret(value))
-    }
-}
 
 /// Whether decisions are acted on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -121,18 +93,21 @@ pub struct AircallConfig {
     #[serde(default = "default_base_url")]
     pub base_url: String,
     /// The company's request budget (shared by every integration).
-    #[serde(default = "default_rate_limit", deserialize_with = "number_or_string")]
+    #[serde(default = "default_rate_limit", deserialize_with = "positive_count")]
     pub rate_limit_per_minute: u32,
     #[serde(default)]
     pub timeouts: Timeouts,
     /// How often the user and team directory is reloaded in full.
-    #[serde(default = "default_directory_refresh", deserialize_with = "duration")]
+    #[serde(
+        default = "default_directory_refresh",
+        deserialize_with = "positive_duration"
+    )]
     pub directory_refresh: Duration,
     /// How often availabilities are refreshed from the API (webhooks keep
     /// them current in between).
     #[serde(
         default = "default_availability_refresh",
-        deserialize_with = "duration"
+        deserialize_with = "positive_duration"
     )]
     pub availability_refresh: Duration,
 }
@@ -172,9 +147,15 @@ impl AircallConfig {
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Timeouts {
-    #[serde(default = "default_connect_timeout", deserialize_with = "duration")]
+    #[serde(
+        default = "default_connect_timeout",
+        deserialize_with = "positive_duration"
+    )]
     pub connect: Duration,
-    #[serde(default = "default_request_timeout", deserialize_with = "duration")]
+    #[serde(
+        default = "default_request_timeout",
+        deserialize_with = "positive_duration"
+    )]
     pub request: Duration,
 }
 
@@ -197,14 +178,23 @@ impl Default for Timeouts {
 pub struct ServerConfig {
     /// From accepting a connection (or from the first byte of a request
     /// on a kept-alive one) to the end of the request's headers.
-    #[serde(default = "default_header_read_timeout", deserialize_with = "duration")]
+    #[serde(
+        default = "default_header_read_timeout",
+        deserialize_with = "positive_duration"
+    )]
     pub header_read_timeout: Duration,
     /// From the end of the headers to the end of the body; past it the
     /// request is answered 408 and the connection closed.
-    #[serde(default = "default_body_read_timeout", deserialize_with = "duration")]
+    #[serde(
+        default = "default_body_read_timeout",
+        deserialize_with = "positive_duration"
+    )]
     pub body_read_timeout: Duration,
     /// How long a kept-alive connection may wait for its next request.
-    #[serde(default = "default_idle_timeout", deserialize_with = "duration")]
+    #[serde(
+        default = "default_idle_timeout",
+        deserialize_with = "positive_duration"
+    )]
     pub idle_timeout: Duration,
     /// Connections open at once; one more is answered 503 and closed.
     /// `None`: derived from the open-files limit at start.
@@ -256,12 +246,15 @@ pub struct Config {
     pub admin_token: Option<Secret>,
     /// A call older than this is not acted on (the caller has hung up or
     /// been answered by then).
-    #[serde(default = "default_action_deadline", deserialize_with = "duration")]
+    #[serde(
+        default = "default_action_deadline",
+        deserialize_with = "positive_duration"
+    )]
     pub action_deadline: Duration,
     /// Actions waiting for the Aircall API; a full queue answers 503.
     #[serde(
         default = "default_queue_capacity",
-        deserialize_with = "number_or_string"
+        deserialize_with = "positive_count"
     )]
     pub queue_capacity: usize,
     /// Actions carried out at once (each waits on one Aircall request).
@@ -269,7 +262,7 @@ pub struct Config {
     /// when Aircall answers slowly and the budget is large.
     #[serde(
         default = "default_dispatch_workers",
-        deserialize_with = "number_or_string"
+        deserialize_with = "positive_count"
     )]
     pub dispatch_workers: usize,
     /// How long a `call.created` is remembered to drop redeliveries.
@@ -281,7 +274,10 @@ pub struct Config {
     #[serde(default = "default_watch_debounce", deserialize_with = "duration")]
     pub watch_debounce: Duration,
     /// Scan interval for `watch: poll`.
-    #[serde(default = "default_poll_interval", deserialize_with = "duration")]
+    #[serde(
+        default = "default_poll_interval",
+        deserialize_with = "positive_duration"
+    )]
     pub poll_interval: Duration,
     #[serde(default)]
     pub log_format: LogFormat,
@@ -392,7 +388,7 @@ impl Config {
         if value.is_null() {
             value = serde_yaml::Value::Mapping(serde_yaml::Mapping::new());
         }
-        interpolate(&mut value, &mut Vec::new(), &env).map_err(|(key, problem)| match problem {
+        interpolate(&mut value, &env).map_err(|(key, problem)| match problem {
             Interpolation::Missing(var) => ConfigError::MissingEnv {
                 path: path.to_owned(),
                 key,
@@ -451,8 +447,11 @@ impl Config {
         }
     }
 
-    /// Checks the relations between keys that serde cannot express.
-    /// Returns the offending key and the problem.
+    /// Checks the relations between keys that serde cannot express (a
+    /// duration or count that must be more than 0 is refused while
+    /// decoding, by [`values::positive_duration`] and
+    /// [`values::positive_count`]). Returns the offending key and the
+    /// problem.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         let aircall = &self.aircall;
         match (&aircall.api_id, &aircall.api_token, &aircall.bearer_token) {
@@ -495,41 +494,7 @@ impl Config {
                 ))
             }
         }
-        if aircall.rate_limit_per_minute == 0 {
-            return Err((
-                "aircall.rate_limit_per_minute",
-                "must be at least 1".to_owned(),
-            ));
-        }
-        if aircall.timeouts.connect.is_zero() {
-            return Err(("aircall.timeouts.connect", "must be more than 0".to_owned()));
-        }
-        if aircall.timeouts.request.is_zero() {
-            return Err(("aircall.timeouts.request", "must be more than 0".to_owned()));
-        }
-        if self.action_deadline.is_zero() {
-            return Err(("action_deadline", "must be more than 0".to_owned()));
-        }
-        if self.queue_capacity == 0 {
-            return Err(("queue_capacity", "must be at least 1".to_owned()));
-        }
-        if self.dispatch_workers == 0 {
-            return Err(("dispatch_workers", "must be at least 1".to_owned()));
-        }
-        if self.poll_interval.is_zero() {
-            return Err(("poll_interval", "must be more than 0".to_owned()));
-        }
-        let server = &self.server;
-        for (key, timeout) in [
-            ("server.header_read_timeout", server.header_read_timeout),
-            ("server.body_read_timeout", server.body_read_timeout),
-            ("server.idle_timeout", server.idle_timeout),
-        ] {
-            if timeout.is_zero() {
-                return Err((key, "must be more than 0".to_owned()));
-            }
-        }
-        match server.max_connections {
+        match self.server.max_connections {
             Some(0) => {
                 return Err(("server.max_connections", "must be at least 1".to_owned()));
             }
@@ -545,157 +510,6 @@ impl Config {
             return Err(("rules", "must not be empty".to_owned()));
         }
         Ok(())
-    }
-}
-
-enum Interpolation {
-    Missing(String),
-    Unclosed,
-}
-
-/// Replaces `${VAR}` in every string value (not in keys). `$${` is a
-/// literal `${`. Interpolating after parsing, not in the raw text, means a
-/// secret containing `:` or `#` cannot change the YAML's structure.
-fn interpolate(
-    value: &mut serde_yaml::Value,
-    path: &mut Vec<String>,
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<(), (String, Interpolation)> {
-    match value {
-        serde_yaml::Value::String(text) => {
-            if text.contains('$') {
-                *text = substitute(text, env).map_err(|problem| (path.join("."), problem))?;
-            }
-        }
-        serde_yaml::Value::Sequence(items) => {
-            // Name items `webhook_tokens[0]`, not `webhook_tokens.[0]`.
-            let base = path.pop();
-            for (index, item) in items.iter_mut().enumerate() {
-                path.push(format!("{}[{index}]", base.as_deref().unwrap_or("")));
-                interpolate(item, path, env)?;
-                path.pop();
-            }
-            path.extend(base);
-        }
-        serde_yaml::Value::Mapping(map) => {
-            for (key, item) in map.iter_mut() {
-                let name = match key {
-                    serde_yaml::Value::String(name) => name.clone(),
-                    other => format!("{other:?}"),
-                };
-                path.push(name);
-                interpolate(item, path, env)?;
-                path.pop();
-            }
-        }
-        serde_yaml::Value::Tagged(tagged) => interpolate(&mut tagged.value, path, env)?,
-        serde_yaml::Value::Null | serde_yaml::Value::Bool(_) | serde_yaml::Value::Number(_) => {}
-    }
-    Ok(())
-}
-
-fn substitute(text: &str, env: &impl Fn(&str) -> Option<String>) -> Result<String, Interpolation> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..at]);
-        let after = &rest[at..];
-        if let Some(literal) = after.strip_prefix("$${") {
-            out.push_str("${");
-            rest = literal;
-        } else if let Some(reference) = after.strip_prefix("${") {
-            let end = reference.find('}').ok_or(Interpolation::Unclosed)?;
-            let name = &reference[..end];
-            let value = env(name).ok_or_else(|| Interpolation::Missing(name.to_owned()))?;
-            out.push_str(&value);
-            rest = &reference[end + 1..];
-        } else {
-            out.push('$');
-            rest = &after[1..];
-        }
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-/// Parses `250ms`, `30s`, `5m`, `1h`, or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let amount: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration such as `500ms`, `30s`, `5m` or `1h`"))?;
-    let seconds = match unit.trim() {
-        "ms" => amount / 1000.0,
-        "" | "s" => amount,
-        "m" | "min" => amount * 60.0,
-        "h" => amount * 3600.0,
-        other => {
-            return Err(format!(
-                "unknown unit `{other}` in `{text}` (use ms, s, m or h)"
-            ))
-        }
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|error| format!("`{text}`: {error}"))
-}
-
-fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Seconds(u64),
-        Text(String),
-    }
-    match Raw::deserialize(deserializer)? {
-        Raw::Seconds(seconds) => Ok(Duration::from_secs(seconds)),
-        Raw::Text(text) => parse_duration(&text).map_err(de::Error::custom),
-    }
-}
-
-/// A number, or a string holding one (what `${VAR}` produces).
-fn number_or_string<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: std::str::FromStr + TryFrom<u64>,
-{
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Number(u64),
-        Text(String),
-    }
-    match Raw::deserialize(deserializer)? {
-        Raw::Number(number) => {
-            T::try_from(number).map_err(|_| de::Error::custom(format!("{number} is out of range")))
-        }
-        Raw::Text(text) => text
-            .trim()
-            .parse()
-            .map_err(|_| de::Error::custom(format!("`{text}` is not a whole number"))),
-    }
-}
-
-/// An optional count: absent or `auto` is `None`.
-fn optional_count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<usize>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Number(u64),
-        Text(String),
-    }
-    match Raw::deserialize(deserializer)? {
-        Raw::Number(number) => usize::try_from(number)
-            .map(Some)
-            .map_err(|_| de::Error::custom(format!("{number} is out of range"))),
-        Raw::Text(text) if text.trim() == "auto" => Ok(None),
-        Raw::Text(text) => text
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| de::Error::custom(format!("`{text}` is not a whole number or `auto`"))),
     }
 }
 
@@ -911,7 +725,7 @@ mod tests {
 
     #[test]
     fn the_example_file_is_valid() {
-        let text = include_str!("../switchboard.example.yaml");
+        let text = include_str!("../../switchboard.example.yaml");
         let config = Config::from_yaml_with(text, Path::new("switchboard.example.yaml"), |name| {
             Some(format!("value-of-{name}"))
         })
@@ -928,7 +742,7 @@ mod tests {
         assert_eq!(config.state, defaults.state);
         assert_eq!(config.store, defaults.store);
 
-        let text = include_str!("../deploy/switchboard.container.yaml");
+        let text = include_str!("../../deploy/switchboard.container.yaml");
         let config =
             Config::from_yaml_with(text, Path::new("switchboard.container.yaml"), |name| {
                 Some(format!("value-of-{name}"))
@@ -978,14 +792,114 @@ mod tests {
         }
     }
 
+    /// Every duration key of the file, dotted, and whether 0 is allowed.
+    const DURATION_KEYS: [(&str, bool); 19] = [
+        ("aircall.timeouts.connect", false),
+        ("aircall.timeouts.request", false),
+        ("aircall.directory_refresh", false),
+        ("aircall.availability_refresh", false),
+        ("server.header_read_timeout", false),
+        ("server.body_read_timeout", false),
+        ("server.idle_timeout", false),
+        ("action_deadline", false),
+        ("dedupe_window", true),
+        ("watch_debounce", true),
+        ("poll_interval", false),
+        ("shutdown_grace", true),
+        ("store.retention", false),
+        ("store.prune_interval", false),
+        ("store.history_window", false),
+        ("store.commit_wait", true),
+        ("store.lease_expiry", false),
+        ("contacts.timeout", false),
+        ("contacts.cache_ttl", true),
+    ];
+
+    /// `a.b.c` set to `value`, as nested YAML.
+    fn nested(key: &str, value: &str) -> String {
+        let mut yaml = String::new();
+        let parts: Vec<&str> = key.split('.').collect();
+        for (depth, part) in parts.iter().enumerate() {
+            yaml.push_str(&"  ".repeat(depth));
+            yaml.push_str(part);
+            yaml.push(':');
+            yaml.push(if depth + 1 == parts.len() { ' ' } else { '\n' });
+        }
+        yaml.push_str(value);
+        yaml.push('\n');
+        yaml
+    }
+
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
-        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
-        assert!(parse_duration("s").is_err());
-        assert!(parse_duration("3 days").is_err());
+    fn every_duration_key_takes_days() {
+        let config = parse("dedupe_window: 1d\n").unwrap();
+        assert_eq!(config.dedupe_window, Duration::from_secs(86_400));
+        for (key, _) in DURATION_KEYS {
+            // `lease_expiry` and `commit_wait` have bounds of their own;
+            // the unit is what is tested here.
+            let value = if key == "store.commit_wait" {
+                "0.000001d"
+            } else {
+                "1d"
+            };
+            let result = parse(&nested(key, value));
+            assert!(result.is_ok(), "{key}: {value}: {}", result.unwrap_err());
+        }
+    }
+
+    #[test]
+    fn every_duration_key_lists_the_units_it_accepts() {
+        for (key, _) in DURATION_KEYS {
+            for value in ["3 weeks", "soon", "-5", "true"] {
+                let err = parse(&nested(key, value)).unwrap_err().to_string();
+                assert!(
+                    err.contains(&format!("`{key}`")) && err.contains("ms, s, m, h or d"),
+                    "{key}: {value}: {err}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn durations_that_must_be_more_than_zero() {
+        for (key, zero_allowed) in DURATION_KEYS {
+            let result = parse(&nested(key, "0s"));
+            if zero_allowed {
+                assert!(result.is_ok(), "{key}: {}", result.unwrap_err());
+            } else {
+                // `lease_expiry` has a higher floor: "at least 1s".
+                let err = result.unwrap_err().to_string();
+                assert!(
+                    err.contains(&format!("`{key}`"))
+                        && (err.contains("more than 0") || err.contains("at least")),
+                    "{key}: {err}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn counts_take_variables_and_refuse_zero() {
+        for key in [
+            "aircall.rate_limit_per_minute",
+            "queue_capacity",
+            "dispatch_workers",
+            "store.commit_batch",
+            "store.wal_limit_mb",
+            "store.pool_size",
+            "store.replicas",
+        ] {
+            let result = parse(&nested(key, "${CAPACITY}"));
+            assert!(result.is_ok(), "{key}: {}", result.unwrap_err());
+            let err = parse(&nested(key, "0")).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("`{key}`")) && err.contains("at least 1"),
+                "{key}: {err}"
+            );
+        }
+        let config = parse("contacts:\n  cache_size: ${CAPACITY}\n").unwrap();
+        assert_eq!(config.contacts.cache_size, 64);
+        assert_eq!(config.store, crate::store::StoreConfig::default());
     }
 
     #[test]
