@@ -17,6 +17,7 @@ use super::ast::{
     ExprKind, HolidayDate, HolidayEntry, HolidaySpec, HoursRef, HoursSpec, IdOrText, Item, Operand,
     PartDay, Path, Ringing, RoutingAction, Target, TargetRef, Test, TimeOfDay, ValueKind, Window,
 };
+use super::code::Code;
 use super::diagnostic::Diagnostic;
 use super::source::SourceFile;
 use super::span::{FileId, Span, Spanned};
@@ -102,8 +103,8 @@ fn parse_items(text: &str, start: usize, end: usize, id: FileId) -> Option<Vec<I
 /// The diagnostic for a condition nested deeper than the parser allows.
 fn nesting_error(text: &str, id: FileId, position: usize) -> Diagnostic {
     let end = found_at(text, position).map_or(position, |word| position + word.len());
-    Diagnostic::error(
-        "nesting",
+    Diagnostic::new(
+        Code::Nesting,
         Span::new(id, position, end),
         format!(
             "this condition nests more than {} levels of parentheses and `not`",
@@ -265,7 +266,7 @@ fn syntax_error(text: &str, id: FileId, position: usize, positives: &[Rule]) -> 
     } else {
         format!("expected {expected}, found {found_text}")
     };
-    let mut diagnostic = Diagnostic::error("syntax", Span::new(id, position, end), message);
+    let mut diagnostic = Diagnostic::new(Code::Syntax, Span::new(id, position, end), message);
     if let Some(help) = syntax_hint(positives, found) {
         diagnostic = diagnostic.with_help(help);
     }
