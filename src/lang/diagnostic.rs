@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use super::code::Code;
 use super::span::Span;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -26,10 +27,11 @@ impl Severity {
 /// A message about a place in a rules file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// Always the code's own severity (see [`Diagnostic::new`]).
     pub severity: Severity,
-    /// A stable, kebab-case identifier such as `unknown-name` (shown in JSON
-    /// output and usable by tools; documented in the README).
-    pub code: &'static str,
+    /// Why it was emitted; its text (`unknown-name`) is shown in JSON
+    /// output and documented in the README.
+    pub code: Code,
     pub message: String,
     pub span: Span,
     /// What the user can do about it, when we know.
@@ -40,21 +42,16 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(code: &'static str, span: Span, message: impl Into<String>) -> Self {
+    /// A diagnostic with the severity of its code: a code is always an
+    /// error or always a warning, so the two cannot disagree.
+    pub fn new(code: Code, span: Span, message: impl Into<String>) -> Self {
         Diagnostic {
-            severity: Severity::Error,
+            severity: code.severity(),
             code,
             message: message.into(),
             span,
             help: None,
             notes: Vec::new(),
-        }
-    }
-
-    pub fn warning(code: &'static str, span: Span, message: impl Into<String>) -> Self {
-        Diagnostic {
-            severity: Severity::Warning,
-            ..Diagnostic::error(code, span, message)
         }
     }
 

@@ -8,6 +8,7 @@
 pub mod ast;
 pub mod call;
 pub mod check;
+pub mod code;
 pub mod diagnostic;
 pub mod eval;
 pub mod format;
@@ -30,6 +31,7 @@ use chrono::NaiveDate;
 pub use call::{
     Agent, AvailabilityList, AvailabilityView, Call, Context, Presence, TeamRef, UserRef,
 };
+pub use code::Code;
 pub use diagnostic::{Diagnostic, Severity};
 pub use outcome::{Action, Decision, Outcome, Target};
 pub use rule_set::RuleSet;

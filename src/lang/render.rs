@@ -134,7 +134,7 @@ pub fn to_json(diagnostics: &[Diagnostic], sources: &Sources) -> Vec<JsonFile> {
         let (line, column, end_line, end_column) = positions(sources, diagnostic.span);
         let json = JsonDiagnostic {
             severity: diagnostic.severity,
-            code: diagnostic.code,
+            code: diagnostic.code.as_str(),
             message: diagnostic.message.clone(),
             line,
             column,
@@ -383,6 +383,7 @@ mod tests {
     #![expect(clippy::unwrap_used, reason = "tests")]
 
     use super::*;
+    use crate::lang::code::Code;
     use crate::lang::span::FileId;
 
     /// A span over the first occurrence of `needle` in file 0.
@@ -398,8 +399,8 @@ mod tests {
             "rules/main.rules",
             "hours office = mon-fri 9-17\n\nwhen outside hours ofice transfer to \"+18001234567\"\n",
         );
-        let diagnostic = Diagnostic::error(
-            "unknown-name",
+        let diagnostic = Diagnostic::new(
+            Code::UnknownName,
             span_of(&sources, "ofice"),
             "unknown hours `ofice`",
         )
@@ -421,7 +422,7 @@ error[unknown-name]: unknown hours `ofice`
         // the printed line expands it to four cells, and so does the
         // padding (19 cells before the carets).
         let sources = Sources::single("t.rules", "rule \"x\"\n\twhen caller == 12 keep\n");
-        let diagnostic = Diagnostic::error("type-mismatch", span_of(&sources, "12"), "wrong kind");
+        let diagnostic = Diagnostic::new(Code::TypeMismatch, span_of(&sources, "12"), "wrong kind");
         let expected = "\
 error[type-mismatch]: wrong kind
  --> t.rules:2:17
@@ -435,7 +436,7 @@ error[type-mismatch]: wrong kind
     #[test]
     fn a_tab_inside_the_span_widens_the_underline_to_its_stop() {
         let sources = Sources::single("t.rules", "ab\tcd\n");
-        let diagnostic = Diagnostic::error("x", Span::new(FileId(0), 1, 4), "m");
+        let diagnostic = Diagnostic::new(Code::Syntax, Span::new(FileId(0), 1, 4), "m");
         let rendered = render(&[diagnostic], &sources, false);
         // `b` is cell 1, the tab fills cells 2..4, `c` is cell 4.
         assert!(rendered.contains("1 | ab  cd\n  |  ^^^^\n"), "{rendered}");
@@ -447,18 +448,22 @@ error[type-mismatch]: wrong kind
             "t.rules",
             "agent zoë = \"zoë@example.com\"\nteam 日本 = \"Tokyo\" x\n",
         );
-        let zoe = Diagnostic::warning("unused", span_of(&sources, "zoë"), "unused agent");
-        let tokyo = Diagnostic::error("x", span_of(&sources, "x\n"), "stray `x`");
+        let zoe = Diagnostic::new(
+            Code::UnusedDefinition,
+            span_of(&sources, "zoë"),
+            "unused agent",
+        );
+        let tokyo = Diagnostic::new(Code::Syntax, span_of(&sources, "x\n"), "stray `x`");
         // `x` on line 2 is character 19 but display cell 21 (two wide
         // characters), so the caret gets 20 cells of padding.
         let expected = "\
-warning[unused]: unused agent
+warning[unused-definition]: unused agent
  --> t.rules:1:7
   |
 1 | agent zoë = \"zoë@example.com\"
   |       ^^^
 
-error[x]: stray `x`
+error[syntax]: stray `x`
  --> t.rules:2:19
   |
 2 | team 日本 = \"Tokyo\" x
@@ -476,7 +481,7 @@ error[x]: stray `x`
     #[test]
     fn wide_characters_get_two_carets_each() {
         let sources = Sources::single("t.rules", "team 日本 = \"Tokyo\"\n");
-        let diagnostic = Diagnostic::error("x", span_of(&sources, "日本"), "m");
+        let diagnostic = Diagnostic::new(Code::Syntax, span_of(&sources, "日本"), "m");
         let rendered = render(&[diagnostic], &sources, false);
         assert!(rendered.contains("  |      ^^^^\n"), "{rendered}");
     }
@@ -485,7 +490,8 @@ error[x]: stray `x`
     fn a_span_past_its_line_is_underlined_to_the_end_of_the_line() {
         let sources = Sources::single("t.rules", "rule \"a\"\nwhen always\nkeep\n");
         let start = sources.get(FileId(0)).unwrap().text.find("when").unwrap();
-        let diagnostic = Diagnostic::warning("unreachable", Span::new(FileId(0), start, 30), "m");
+        let diagnostic =
+            Diagnostic::new(Code::UnreachableRule, Span::new(FileId(0), start, 30), "m");
         let rendered = render(&[diagnostic], &sources, false);
         assert!(
             rendered.contains("2 | when always\n  | ^^^^^^^^^^^\n"),
@@ -497,8 +503,11 @@ error[x]: stray `x`
     fn empty_spans_and_end_of_file_get_one_caret() {
         let sources = Sources::single("t.rules", "when always");
         let end = "when always".len();
-        let diagnostic =
-            Diagnostic::error("syntax", Span::new(FileId(0), end, end), "expected `keep`");
+        let diagnostic = Diagnostic::new(
+            Code::Syntax,
+            Span::new(FileId(0), end, end),
+            "expected `keep`",
+        );
         let rendered = render(std::slice::from_ref(&diagnostic), &sources, false);
         assert!(
             rendered.contains(" --> t.rules:1:12\n  |\n1 | when always\n  |            ^\n"),
@@ -519,8 +528,8 @@ error[x]: stray `x`
         let sources = Sources::new(vec![SourceFile::new("a.rules", text.clone())]);
         let first = text.find("alice").unwrap();
         let second = text.rfind("alice").unwrap();
-        let diagnostic = Diagnostic::error(
-            "duplicate-definition",
+        let diagnostic = Diagnostic::new(
+            Code::DuplicateDefinition,
             Span::new(FileId(0), second, second + 5),
             "`alice` is defined twice",
         )
@@ -545,10 +554,10 @@ error[duplicate-definition]: `alice` is defined twice
     #[test]
     fn notes_in_unknown_files_use_the_note_form() {
         let sources = Sources::single("t.rules", "keep\n");
-        let diagnostic = Diagnostic::error("x", Span::new(FileId(0), 0, 4), "m")
+        let diagnostic = Diagnostic::new(Code::Syntax, Span::new(FileId(0), 0, 4), "m")
             .with_note(Span::new(FileId(7), 0, 1), "somewhere else");
         let expected = "\
-error[x]: m
+error[syntax]: m
  --> t.rules:1:1
   |
 1 | keep
@@ -561,17 +570,17 @@ error[x]: m
     #[test]
     fn colour_only_when_asked() {
         let sources = Sources::single("t.rules", "keep\n");
-        let error = Diagnostic::error("x", Span::new(FileId(0), 0, 4), "m").with_help("h");
-        let warning = Diagnostic::warning("y", Span::new(FileId(0), 0, 4), "m");
+        let error = Diagnostic::new(Code::Syntax, Span::new(FileId(0), 0, 4), "m").with_help("h");
+        let warning = Diagnostic::new(Code::UnreachableRule, Span::new(FileId(0), 0, 4), "m");
         let plain = render(&[error.clone(), warning.clone()], &sources, false);
         assert!(!plain.contains('\x1b'), "{plain:?}");
         let coloured = render(&[error, warning], &sources, true);
         assert!(
-            coloured.contains("\x1b[1;31merror[x]\x1b[0m"),
+            coloured.contains("\x1b[1;31merror[syntax]\x1b[0m"),
             "{coloured:?}"
         );
         assert!(
-            coloured.contains("\x1b[1;33mwarning[y]\x1b[0m"),
+            coloured.contains("\x1b[1;33mwarning[unreachable-rule]\x1b[0m"),
             "{coloured:?}"
         );
         assert!(coloured.contains("\x1b[1;34m  |\x1b[0m"), "{coloured:?}");
@@ -590,9 +599,9 @@ error[x]: m
         assert_eq!(summary_counts(2, 1), "2 errors, 1 warning");
         let span = Span::default();
         let diagnostics = [
-            Diagnostic::error("a", span, "m"),
-            Diagnostic::warning("b", span, "m"),
-            Diagnostic::warning("c", span, "m"),
+            Diagnostic::new(Code::Syntax, span, "m"),
+            Diagnostic::new(Code::UnusedDefinition, span, "m"),
+            Diagnostic::new(Code::DstGap, span, "m"),
         ];
         assert_eq!(summary(&diagnostics), "1 error, 2 warnings");
     }
@@ -605,8 +614,8 @@ error[x]: m
         ]);
         let text = &sources.get(FileId(1)).unwrap().text;
         let start = text.find("zoë").unwrap();
-        let diagnostic = Diagnostic::error(
-            "unknown-name",
+        let diagnostic = Diagnostic::new(
+            Code::UnknownName,
             Span::new(FileId(1), start, start + "zoë".len()),
             "unknown name `zoë`",
         );

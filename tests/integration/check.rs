@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use switchboard::lang::call::{Caller, Direction};
-use switchboard::lang::check::{self, CODES};
+use switchboard::lang::check;
 use switchboard::lang::{
-    self, Agent, Call, CheckOptions, Compiled, Contact, Context, Diagnostic, FileId, Severity,
-    SourceFile, Sources, Value,
+    self, Agent, Call, CheckOptions, Code, Compiled, Contact, Context, Diagnostic, FileId,
+    Severity, SourceFile, Sources, Value,
 };
 
 /// The fixed "today" of every test: DST gaps of 2026 are in range.
@@ -87,7 +87,11 @@ fn clean(text: &str) -> Compiled {
 }
 
 fn codes(compiled: &Compiled) -> Vec<&'static str> {
-    compiled.diagnostics.iter().map(|d| d.code).collect()
+    compiled
+        .diagnostics
+        .iter()
+        .map(|d| d.code.as_str())
+        .collect()
 }
 
 // ------------------------------------------------------------------ names
@@ -1099,27 +1103,81 @@ fn a_generated_ten_thousand_rule_file_checks_fast() {
 
 #[test]
 fn every_code_emitted_is_documented() {
-    let known: HashSet<&str> = CODES.iter().map(|info| info.code).collect();
     let mut seen = HashSet::new();
     insta::glob!("../data", "check/*.rules", |path| {
         let text = std::fs::read_to_string(path).unwrap();
         for diagnostic in compile(&text).diagnostics {
             assert!(
-                known.contains(diagnostic.code),
-                "undocumented {}",
+                Code::ALL.contains(&diagnostic.code),
+                "{} is missing from Code::ALL",
                 diagnostic.code
             );
+            assert_eq!(diagnostic.severity, diagnostic.code.severity());
             seen.insert(diagnostic.code);
         }
     });
-    // The data files exercise every code but the parser's.
-    for info in CODES {
+    // Only a bug in the parser produces `internal` (its unit tests feed
+    // the lowering a pair of the wrong rule to show it).
+    for code in Code::ALL {
         assert!(
-            info.code == "syntax" || seen.contains(info.code),
-            "no data file shows `{}`",
-            info.code
+            code == Code::Internal || seen.contains(&code),
+            "no data file shows `{code}`"
         );
     }
+}
+
+/// The rows of the README's code table: (code, severity, meaning).
+fn readme_code_table() -> Vec<(String, String, String)> {
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("\n## ")
+        .find(|section| section.starts_with("`switchboard check`"))
+        .unwrap();
+    let table = section
+        .split_once("| Code | Severity | Meaning |")
+        .unwrap()
+        .1;
+    table
+        .lines()
+        .skip(2) // the rest of the header line and the `| --- |` line
+        .take_while(|line| line.starts_with('|'))
+        .map(|line| {
+            let cells: Vec<&str> = line
+                .trim_matches('|')
+                .splitn(3, " | ")
+                .map(str::trim)
+                .collect();
+            assert_eq!(cells.len(), 3, "a row of three cells: {line}");
+            (
+                cells[0].trim_matches('`').to_owned(),
+                cells[1].to_owned(),
+                cells[2].to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The README table is `Code` written out: same codes in the same order,
+/// each with its severity and meaning, and nothing else.
+#[test]
+fn the_readme_code_table_is_the_code_enum() {
+    let readme = readme_code_table();
+    let documented: Vec<&str> = readme.iter().map(|(code, _, _)| code.as_str()).collect();
+    for code in Code::ALL {
+        let row = readme.iter().find(|(text, _, _)| text == code.as_str());
+        assert!(row.is_some(), "`{code}` is not in the README table");
+        let row = row.unwrap();
+        assert_eq!(row.1, code.severity().as_str(), "severity of `{code}`");
+        assert_eq!(row.2, code.meaning(), "meaning of `{code}`");
+    }
+    for text in &documented {
+        assert!(
+            Code::from_text(text).is_some(),
+            "the README documents `{text}`, which is no code"
+        );
+    }
+    let in_order: Vec<&str> = Code::ALL.iter().map(|code| code.as_str()).collect();
+    assert_eq!(documented, in_order);
 }
 
 // ------------------------------------------------------------------ snapshots

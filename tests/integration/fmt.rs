@@ -78,7 +78,7 @@ fn verdict(text: &str) -> Verdict {
     let codes = compiled
         .diagnostics
         .iter()
-        .map(|d| (format!("{:?}", d.severity), d.code))
+        .map(|d| (format!("{:?}", d.severity), d.code.as_str()))
         .collect();
     (names, codes)
 }

@@ -6,14 +6,15 @@
 //! A `number` definition given by its Aircall id has no digits to dial,
 //! and hours or holidays are not destinations at all.
 
-use super::super::ast::{self, RoutingAction, TargetRef};
-use super::super::call::{TeamRef, UserRef};
-use super::super::diagnostic::Diagnostic;
-use super::super::phone;
-use super::super::rule_set::{DecisionTemplate, TargetTemplate, UserSource};
-use super::super::span::{Span, Spanned};
 use super::names::Kind;
 use super::{Checker, NumberAlias};
+use crate::lang::ast::{self, RoutingAction, TargetRef};
+use crate::lang::call::{TeamRef, UserRef};
+use crate::lang::code::Code;
+use crate::lang::diagnostic::Diagnostic;
+use crate::lang::phone;
+use crate::lang::rule_set::{DecisionTemplate, TargetTemplate, UserSource};
+use crate::lang::span::{Span, Spanned};
 
 impl Checker<'_> {
     pub(super) fn lower_decision(&mut self, action: &RoutingAction) -> DecisionTemplate {
@@ -71,8 +72,8 @@ impl Checker<'_> {
                 if lowered.is_some() {
                     let target_span = target_span(&target.kind);
                     self.report(
-                        Diagnostic::error(
-                            "ringing-not-team",
+                        Diagnostic::new(
+                            Code::RingingNotTeam,
                             ringing.span,
                             format!(
                                 "`ringing {}` applies only to teams, and `{}` is not one",
@@ -97,8 +98,8 @@ impl Checker<'_> {
         match self.normalize_phone(&text.node) {
             Some(e164) => {
                 self.report(
-                    Diagnostic::error(
-                        "invalid-phone-number",
+                    Diagnostic::new(
+                        Code::InvalidPhoneNumber,
                         text.span,
                         format!("{} is not written as E.164", self.text(text.span)),
                     )
@@ -136,8 +137,8 @@ impl Checker<'_> {
                 NumberAlias::Invalid => None,
                 NumberAlias::Id(_) => {
                     self.report(
-                        Diagnostic::error(
-                            "number-id-transfer",
+                        Diagnostic::new(
+                            Code::NumberIdTransfer,
                             ident.span,
                             format!(
                                 "cannot transfer to `{}`: it is an Aircall number given by its id, \

@@ -18,17 +18,18 @@ use std::fmt;
 
 use chrono_tz::Tz;
 
-use super::super::ast::{self, CompareOp, ExprKind, HoursRef, Operand, TargetRef, ValueKind};
-use super::super::call::UserRef;
-use super::super::diagnostic::Diagnostic;
-use super::super::rule_set::{
-    CompiledTest, Cond, Field, FieldOp, NumberMatch, TestKind, UserSource, ZoneChoice,
-};
-use super::super::span::Span;
-use super::super::suggest;
-use super::super::value::Value;
 use super::names::{Kind, Resolved};
 use super::{Checker, NumberAlias};
+use crate::lang::ast::{self, CompareOp, ExprKind, HoursRef, Operand, TargetRef, ValueKind};
+use crate::lang::call::UserRef;
+use crate::lang::code::Code;
+use crate::lang::diagnostic::Diagnostic;
+use crate::lang::rule_set::{
+    CompiledTest, Cond, Field, FieldOp, NumberMatch, TestKind, UserSource, ZoneChoice,
+};
+use crate::lang::span::Span;
+use crate::lang::suggest;
+use crate::lang::value::Value;
 
 /// A subject path for messages, written out only when a message is built
 /// (checking a valid rule allocates nothing for it).
@@ -289,8 +290,8 @@ impl Checker<'_> {
 
     fn no_availability(&mut self, span: Span, what: &str) {
         self.report(
-            Diagnostic::error(
-                "wrong-kind",
+            Diagnostic::new(
+                Code::WrongKind,
                 span,
                 format!("{} is {what}, not an agent", self.text(span)),
             )
@@ -319,8 +320,8 @@ impl Checker<'_> {
         }
         let segments: Vec<&str> = path.segments.iter().map(|s| s.node.as_str()).collect();
         let dotted = path.dotted();
-        let mut diagnostic = Diagnostic::error(
-            "unknown-subject",
+        let mut diagnostic = Diagnostic::new(
+            Code::UnknownSubject,
             path.span,
             format!("unknown subject `{dotted}`"),
         );
@@ -371,8 +372,8 @@ impl Checker<'_> {
                 .collect::<Vec<_>>()
                 .join(", ");
             self.report(
-                Diagnostic::error(
-                    "unsupported-operator",
+                Diagnostic::new(
+                    Code::UnsupportedOperator,
                     op_span,
                     format!("`{}` does not apply to `{subject_text}`", op.as_str()),
                 )
@@ -386,8 +387,8 @@ impl Checker<'_> {
             (_, Some(Operand::Value(value))) => std::slice::from_ref(value),
             (_, Some(Operand::List(_, span))) => {
                 self.report(
-                    Diagnostic::error(
-                        "type-mismatch",
+                    Diagnostic::new(
+                        Code::TypeMismatch,
                         *span,
                         format!("`{}` compares with one value, not a list", op.as_str()),
                     )
@@ -536,8 +537,8 @@ impl Checker<'_> {
                     Some(Value::Text(code))
                 } else {
                     self.report(
-                        Diagnostic::error(
-                            "unknown-country",
+                        Diagnostic::new(
+                            Code::UnknownCountry,
                             value.span,
                             format!("{} is not an ISO 3166 country code", self.text(value.span)),
                         )
@@ -584,8 +585,8 @@ impl Checker<'_> {
                     NumberAlias::Invalid => None,
                     NumberAlias::Id(_) => {
                         self.report(
-                            Diagnostic::error(
-                                "type-mismatch",
+                            Diagnostic::new(
+                                Code::TypeMismatch,
                                 value.span,
                                 format!(
                                     "`{name}` is an Aircall number given by its id, which a caller's \
@@ -626,8 +627,8 @@ impl Checker<'_> {
                             _ => None,
                         };
                         self.report(
-                            Diagnostic::error(
-                                "unknown-name",
+                            Diagnostic::new(
+                                Code::UnknownName,
                                 value.span,
                                 format!("unknown name `{name}`"),
                             )
@@ -670,8 +671,8 @@ impl Checker<'_> {
                     Some(rest) => format!("+{rest}"),
                     None => compact,
                 };
-                let mut diagnostic = Diagnostic::error(
-                    "invalid-phone-number",
+                let mut diagnostic = Diagnostic::new(
+                    Code::InvalidPhoneNumber,
                     value.span,
                     format!(
                         "`caller` is in E.164 (+ and digits only), so it never starts with {}",
@@ -701,7 +702,7 @@ impl Checker<'_> {
             Ok(regex) => Some(regex),
             Err(message) => {
                 self.report(
-                    Diagnostic::error("invalid-regex", value.span, format!("invalid regex: {message}"))
+                    Diagnostic::new(Code::InvalidRegex, value.span, format!("invalid regex: {message}"))
                         .with_help("the pattern uses Rust regex syntax (https://docs.rs/regex); inside quotes, write a backslash as `\\\\`"),
                 );
                 None
@@ -746,8 +747,8 @@ impl Checker<'_> {
                 "compare a contact field with text, an integer, `true` or `false`"
             }
         };
-        let mut diagnostic = Diagnostic::error(
-            "type-mismatch",
+        let mut diagnostic = Diagnostic::new(
+            Code::TypeMismatch,
             value.span,
             format!(
                 "cannot compare `{subject_text}` ({}) with `{}` ({})",
@@ -776,8 +777,8 @@ impl Checker<'_> {
             _ => None,
         };
         self.report(
-            Diagnostic::error(
-                "type-mismatch",
+            Diagnostic::new(
+                Code::TypeMismatch,
                 value.span,
                 format!(
                     "`{op}` needs {wanted}, not `{}` ({})",
@@ -795,8 +796,8 @@ impl Checker<'_> {
             "write the number with its country code, e.g. \"+33 1 76 36 06 95\"".to_owned()
         });
         self.report(
-            Diagnostic::error(
-                "invalid-phone-number",
+            Diagnostic::new(
+                Code::InvalidPhoneNumber,
                 span,
                 format!("{} is not a phone number", self.text(span)),
             )
@@ -811,8 +812,8 @@ mod tests {
 
     use chrono::NaiveDate;
 
-    use super::super::super::{compile, CheckOptions, Sources};
     use super::*;
+    use crate::lang::{compile, CheckOptions, Sources};
 
     fn lowered(condition: &str) -> Cond {
         let compiled = compile(

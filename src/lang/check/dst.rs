@@ -12,9 +12,10 @@ use std::collections::HashMap;
 use chrono::{Days, Months, NaiveDate, NaiveDateTime, Offset, TimeDelta, TimeZone};
 use chrono_tz::Tz;
 
-use super::super::diagnostic::Diagnostic;
 use super::times::weekday_index;
 use super::Checker;
+use crate::lang::code::Code;
+use crate::lang::diagnostic::Diagnostic;
 
 /// Local wall-clock times that do not exist: `[from, to)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,8 +129,8 @@ impl Checker<'_> {
                 )
             };
             self.report(
-                Diagnostic::warning(
-                    "dst-gap",
+                Diagnostic::new(
+                    Code::DstGap,
                     boundary.span,
                     format!(
                         "{} does not exist on {} in {}: clocks jump from {} to {}",

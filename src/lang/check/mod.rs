@@ -15,34 +15,8 @@
 //!
 //! # Diagnostic codes
 //!
-//! Codes are stable: tools and the README refer to them. [`CODES`] holds the
-//! same table as data.
-//!
-//! | Code | Severity | Meaning |
-//! | --- | --- | --- |
-//! | `syntax` | error | The parser could not read the file (reported by [`crate::lang::parse`]). |
-//! | `unknown-name` | error | A name that no definition of the right kind has; help suggests a close one. |
-//! | `wrong-kind` | error | A name used where another kind of definition is needed (`within hours bank` where `bank` is holidays). |
-//! | `duplicate-definition` | error | A name defined twice in the rule set (all files share one namespace). |
-//! | `duplicate-timezone` | error | More than one `timezone` line in a file. |
-//! | `unknown-time-zone` | error | A time zone that is not an IANA name; help suggests a close one. |
-//! | `invalid-time` | error | An impossible time (`25:00`, `18:60`), `24:00` as a start, or a part day that runs past midnight. |
-//! | `invalid-date` | error | An impossible date (`2026-02-30`, `every 02-30`) or a date range that ends before it starts. |
-//! | `empty-window` | error | A window or part day that opens and closes at the same time (`08:00-08:00`). |
-//! | `invalid-phone-number` | error | Text that is not a phone number, or a transfer number not written as E.164. |
-//! | `number-id-transfer` | error | A transfer to a `number` given by its Aircall id (a transfer needs digits). |
-//! | `invalid-email` | error | An agent's e-mail that does not look like one. |
-//! | `unknown-country` | error | A `caller.country` value that is not an ISO 3166 code. |
-//! | `invalid-regex` | error | A `matches` pattern the regex engine rejects. |
-//! | `type-mismatch` | error | A comparison with a value of the wrong kind (`caller.country == 12`). |
-//! | `unsupported-operator` | error | An operator the subject does not have (`number starts with ...`). |
-//! | `unknown-subject` | error | A subject other than `number`, `caller`, `caller.country`, `contact.FIELD`, `last_agent`. |
-//! | `ringing-not-team` | error | `ringing ...` on a target that is not a team. |
-//! | `unused-definition` | warning | A definition no rule uses. |
-//! | `unreachable-rule` | warning | A rule that can never decide because an earlier rule always matches first. |
-//! | `never-matches` | warning | A rule whose condition is always false (`X and not X`). |
-//! | `duplicate-rule-name` | warning | Two rules with the same name (traces and tests would be ambiguous). |
-//! | `dst-gap` | warning | A window boundary that does not exist on a day of the next 12 months (clocks jump over it). |
+//! Every code the parser and the checker emit is a [`Code`], which holds
+//! its text, severity and meaning (the README's table).
 
 mod actions;
 mod conditions;
@@ -61,7 +35,8 @@ use sha2::{Digest, Sha256};
 
 use super::ast;
 use super::call::{TeamRef, UserRef};
-use super::diagnostic::{self, Diagnostic, Severity};
+use super::code::Code;
+use super::diagnostic::{self, Diagnostic};
 use super::index::RuleIndex;
 use super::phone;
 use super::rule_set::{AnnotationTemplate, CompiledRule, RuleSet};
@@ -71,54 +46,6 @@ use super::span::{FileId, Span, Spanned};
 use super::CheckOptions;
 
 use names::Names;
-
-/// One diagnostic code: its name, its severity and what it means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CodeInfo {
-    /// The stable kebab-case code, e.g. `unknown-name`.
-    pub code: &'static str,
-    /// Whether it blocks the rule set (errors) or not (warnings).
-    pub severity: Severity,
-    /// A short description for the README and `--help`-style listings.
-    pub meaning: &'static str,
-}
-
-const fn code(code: &'static str, severity: Severity, meaning: &'static str) -> CodeInfo {
-    CodeInfo {
-        code,
-        severity,
-        meaning,
-    }
-}
-
-/// Every diagnostic code the parser and the checker emit (the table in the
-/// module documentation, as data for the README and for tests).
-#[rustfmt::skip]
-pub const CODES: &[CodeInfo] = &[
-    code("syntax", Severity::Error, "the parser could not read the file"),
-    code("unknown-name", Severity::Error, "no definition of the right kind has this name"),
-    code("wrong-kind", Severity::Error, "a name used where another kind of definition is needed"),
-    code("duplicate-definition", Severity::Error, "a name defined twice in the rule set"),
-    code("duplicate-timezone", Severity::Error, "more than one `timezone` line in a file"),
-    code("unknown-time-zone", Severity::Error, "not an IANA time zone name"),
-    code("invalid-time", Severity::Error, "an impossible time, or 24:00 where a start is needed"),
-    code("invalid-date", Severity::Error, "an impossible date, or a range that ends before it starts"),
-    code("empty-window", Severity::Error, "a window that opens and closes at the same time"),
-    code("invalid-phone-number", Severity::Error, "not a phone number, or a transfer number not in E.164"),
-    code("number-id-transfer", Severity::Error, "a transfer to a number given by its Aircall id"),
-    code("invalid-email", Severity::Error, "an agent e-mail that does not look like one"),
-    code("unknown-country", Severity::Error, "not an ISO 3166 country code"),
-    code("invalid-regex", Severity::Error, "a pattern the regex engine rejects"),
-    code("type-mismatch", Severity::Error, "a comparison with a value of the wrong kind"),
-    code("unsupported-operator", Severity::Error, "an operator the subject does not have"),
-    code("unknown-subject", Severity::Error, "not a subject a condition can test"),
-    code("ringing-not-team", Severity::Error, "`ringing` on a target that is not a team"),
-    code("unused-definition", Severity::Warning, "a definition no rule uses"),
-    code("unreachable-rule", Severity::Warning, "an earlier rule always matches first"),
-    code("never-matches", Severity::Warning, "a condition that is always false"),
-    code("duplicate-rule-name", Severity::Warning, "two rules with the same name"),
-    code("dst-gap", Severity::Warning, "a window boundary skipped by a daylight-saving change"),
-];
 
 /// Checks `files` (parsed from `sources`) as one rule set.
 ///
@@ -318,8 +245,8 @@ impl<'a> Checker<'a> {
         for name in names {
             match first.get(name.node.as_str()) {
                 Some(&earlier) => self.report(
-                    Diagnostic::warning(
-                        "duplicate-rule-name",
+                    Diagnostic::new(
+                        Code::DuplicateRuleName,
                         name.span,
                         format!("another rule is already named {}", self.text(name.span)),
                     )
@@ -415,17 +342,5 @@ mod tests {
         assert_eq!(a, revision(&Sources::single("a.rules", "keep")));
         assert_ne!(a, revision(&Sources::single("b.rules", "keep")));
         assert_ne!(a, revision(&Sources::single("a.rules", "keep ")));
-    }
-
-    #[test]
-    fn codes_are_kebab_case_and_unique() {
-        let mut seen = HashSet::new();
-        for info in CODES {
-            assert!(info
-                .code
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b == b'-'));
-            assert!(seen.insert(info.code), "{} twice", info.code);
-        }
     }
 }

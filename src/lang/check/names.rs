@@ -7,12 +7,13 @@
 
 use std::collections::HashMap;
 
-use super::super::ast::{self, DefinitionValue, IdOrText};
-use super::super::call::{TeamRef, UserRef};
-use super::super::diagnostic::Diagnostic;
-use super::super::span::Span;
-use super::super::suggest;
 use super::{looks_like_email, Checker, NumberAlias};
+use crate::lang::ast::{self, DefinitionValue, IdOrText};
+use crate::lang::call::{TeamRef, UserRef};
+use crate::lang::code::Code;
+use crate::lang::diagnostic::Diagnostic;
+use crate::lang::span::Span;
+use crate::lang::suggest;
 
 /// The kinds of definitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,8 +170,8 @@ impl<'a> Checker<'a> {
                     )
                 };
                 self.report(
-                    Diagnostic::error(
-                        "duplicate-definition",
+                    Diagnostic::new(
+                        Code::DuplicateDefinition,
                         definition.name.span,
                         format!("`{name}` is defined more than once"),
                     )
@@ -236,8 +237,8 @@ impl<'a> Checker<'a> {
                             .to_owned()
                     });
                     self.report(
-                        Diagnostic::error(
-                            "invalid-phone-number",
+                        Diagnostic::new(
+                            Code::InvalidPhoneNumber,
                             digits.span,
                             format!("{} is not a phone number", self.text(digits.span)),
                         )
@@ -263,8 +264,8 @@ impl<'a> Checker<'a> {
     pub(super) fn check_email(&mut self, span: Span, email: &str) {
         if !looks_like_email(email) {
             self.report(
-                Diagnostic::error(
-                    "invalid-email",
+                Diagnostic::new(
+                    Code::InvalidEmail,
                     span,
                     format!("{} is not an e-mail address", self.text(span)),
                 )
@@ -279,8 +280,8 @@ impl<'a> Checker<'a> {
     /// the closest name among the kinds that would fit.
     pub(super) fn unknown_name(&mut self, ident: &ast::Ident, what: &str, kinds: &[Kind]) {
         let name = ident.node.as_str();
-        let mut diagnostic = Diagnostic::error(
-            "unknown-name",
+        let mut diagnostic = Diagnostic::new(
+            Code::UnknownName,
             ident.span,
             format!("unknown {what} `{name}`"),
         );
@@ -306,8 +307,8 @@ impl<'a> Checker<'a> {
         wanted: &str,
         help: Option<String>,
     ) {
-        let mut diagnostic = Diagnostic::error(
-            "wrong-kind",
+        let mut diagnostic = Diagnostic::new(
+            Code::WrongKind,
             ident.span,
             format!(
                 "`{}` is {}, not {wanted}",
@@ -340,8 +341,8 @@ impl<'a> Checker<'a> {
             .collect();
         for (span, name, kind) in unused {
             self.report(
-                Diagnostic::warning(
-                    "unused-definition",
+                Diagnostic::new(
+                    Code::UnusedDefinition,
                     span,
                     format!("{} `{name}` is never used", kind.keyword()),
                 )

@@ -20,14 +20,15 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
-use super::super::diagnostic::Diagnostic;
-use super::super::rule_set::{
+use super::Checker;
+use crate::lang::code::Code;
+use crate::lang::diagnostic::Diagnostic;
+use crate::lang::rule_set::{
     CompiledRule, CompiledTest, Cond, Field, FieldOp, NumberMatch, TestKind, UserSource, ZoneChoice,
 };
-use super::super::schedule::WeeklyHours;
-use super::super::span::Span;
-use super::super::value::Value;
-use super::Checker;
+use crate::lang::schedule::WeeklyHours;
+use crate::lang::span::Span;
+use crate::lang::value::Value;
 
 /// What is certain about a condition whatever the call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -352,8 +353,8 @@ impl Checker<'_> {
                         continue;
                     };
                     Some(
-                        Diagnostic::warning(
-                            "never-matches",
+                        Diagnostic::new(
+                            Code::NeverMatches,
                             span,
                             "this rule never matches: its condition is false for every call",
                         )
@@ -394,8 +395,8 @@ impl Checker<'_> {
             None => format!("the rule at {place}"),
         };
         Some(
-            Diagnostic::warning(
-                "unreachable-rule",
+            Diagnostic::new(
+                Code::UnreachableRule,
                 rule_condition,
                 format!("this rule can never decide: {who} {why}"),
             )
@@ -415,9 +416,9 @@ enum Finding {
 
 #[cfg(test)]
 mod tests {
-    use super::super::super::ast::Day;
-    use super::super::super::schedule::DayWindow;
     use super::*;
+    use crate::lang::ast::Day;
+    use crate::lang::schedule::DayWindow;
 
     fn test(kind: TestKind) -> Cond {
         Cond::Test(CompiledTest {
@@ -436,7 +437,7 @@ mod tests {
 
     fn caller_exists() -> Cond {
         test(TestKind::Field {
-            field: super::super::super::rule_set::Field::Caller,
+            field: crate::lang::rule_set::Field::Caller,
             op: FieldOp::Exists,
         })
     }

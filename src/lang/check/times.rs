@@ -8,14 +8,15 @@
 
 use chrono::{Datelike, NaiveDate};
 
-use super::super::ast::{
-    self, DateLit, Day, DayRange, HolidayDate, HolidaySpec, HoursSpec, PartDay, TimeOfDay, Window,
-};
-use super::super::diagnostic::Diagnostic;
-use super::super::schedule::{DayWindow, HolidayCalendar, HolidayRule, WeeklyHours, DAY_MINUTES};
-use super::super::span::{Span, Spanned};
 use super::names::Kind;
 use super::Checker;
+use crate::lang::ast::{
+    self, DateLit, Day, DayRange, HolidayDate, HolidaySpec, HoursSpec, PartDay, TimeOfDay, Window,
+};
+use crate::lang::code::Code;
+use crate::lang::diagnostic::Diagnostic;
+use crate::lang::schedule::{DayWindow, HolidayCalendar, HolidayRule, WeeklyHours, DAY_MINUTES};
+use crate::lang::span::{Span, Spanned};
 
 /// A window boundary as it falls in the week: the DST-gap warning looks
 /// for these inside the hours that clocks skip.
@@ -114,8 +115,8 @@ impl Checker<'_> {
                 return Some(DAY_MINUTES);
             }
             self.report(
-                Diagnostic::error(
-                    "invalid-time",
+                Diagnostic::new(
+                    Code::InvalidTime,
                     time.span,
                     format!("`{written}` can only end a window, not start one"),
                 )
@@ -124,8 +125,8 @@ impl Checker<'_> {
             return None;
         }
         if hour > 23 {
-            let mut diagnostic = Diagnostic::error(
-                "invalid-time",
+            let mut diagnostic = Diagnostic::new(
+                Code::InvalidTime,
                 time.span,
                 format!("invalid time `{written}`: hours go from 00 to 23"),
             );
@@ -142,8 +143,8 @@ impl Checker<'_> {
             return None;
         }
         if minute > 59 {
-            let mut diagnostic = Diagnostic::error(
-                "invalid-time",
+            let mut diagnostic = Diagnostic::new(
+                Code::InvalidTime,
                 time.span,
                 format!("invalid time `{written}`: minutes go from 00 to 59"),
             );
@@ -175,8 +176,8 @@ impl Checker<'_> {
                 days_in_month(year, month)
             )
         };
-        self.report(Diagnostic::error(
-            "invalid-date",
+        self.report(Diagnostic::new(
+            Code::InvalidDate,
             date.span,
             format!("invalid date `{written}`: {why}"),
         ));
@@ -199,8 +200,8 @@ impl Checker<'_> {
             }
             format!("{} has at most {longest} days", month_name(month.node))
         };
-        self.report(Diagnostic::error(
-            "invalid-date",
+        self.report(Diagnostic::new(
+            Code::InvalidDate,
             span,
             format!("invalid yearly date `{written}`: {why}"),
         ));
@@ -247,8 +248,8 @@ impl Checker<'_> {
         };
         if start == end {
             self.report(
-                Diagnostic::error(
-                    "empty-window",
+                Diagnostic::new(
+                    Code::EmptyWindow,
                     window.start.span.to(window.end.span),
                     format!(
                         "the window `{}` opens and closes at the same time",
@@ -326,8 +327,8 @@ impl Checker<'_> {
                 if last < first {
                     let span = first_lit.span.to(last_lit.span);
                     self.report(
-                        Diagnostic::error(
-                            "invalid-date",
+                        Diagnostic::new(
+                            Code::InvalidDate,
                             span,
                             format!("the range `{}` ends before it starts", self.text(span)),
                         )
@@ -370,8 +371,8 @@ impl Checker<'_> {
         };
         if start == end {
             self.report(
-                Diagnostic::error(
-                    "empty-window",
+                Diagnostic::new(
+                    Code::EmptyWindow,
                     span,
                     format!("`{keyword}{}` leaves no time of the day", self.text(span)),
                 )
@@ -381,8 +382,8 @@ impl Checker<'_> {
         }
         if end < start {
             self.report(
-                Diagnostic::error(
-                    "invalid-time",
+                Diagnostic::new(
+                    Code::InvalidTime,
                     span,
                     format!("the part day `{}` runs past midnight", self.text(span)),
                 )

@@ -9,12 +9,13 @@ use std::str::FromStr;
 
 use chrono_tz::Tz;
 
-use super::super::ast;
-use super::super::diagnostic::Diagnostic;
-use super::super::rule_set::ZoneChoice;
-use super::super::span::{FileId, Spanned};
-use super::super::suggest;
 use super::Checker;
+use crate::lang::ast;
+use crate::lang::code::Code;
+use crate::lang::diagnostic::Diagnostic;
+use crate::lang::rule_set::ZoneChoice;
+use crate::lang::span::{FileId, Spanned};
+use crate::lang::suggest;
 
 impl Checker<'_> {
     /// The `timezone` of each file that has a valid one. It applies to every
@@ -29,8 +30,8 @@ impl Checker<'_> {
                 };
                 if let Some(first) = first {
                     self.report(
-                        Diagnostic::error(
-                            "duplicate-timezone",
+                        Diagnostic::new(
+                            Code::DuplicateTimezone,
                             name.span,
                             "this file already has a `timezone`",
                         )
@@ -56,8 +57,8 @@ impl Checker<'_> {
         if let Ok(zone) = Tz::from_str(&name.node) {
             return Some(zone);
         }
-        let mut diagnostic = Diagnostic::error(
-            "unknown-time-zone",
+        let mut diagnostic = Diagnostic::new(
+            Code::UnknownTimeZone,
             name.span,
             format!("unknown time zone {}", self.text(name.span)),
         );

@@ -17,6 +17,7 @@ use super::ast::{
     ExprKind, HolidayDate, HolidayEntry, HolidaySpec, HoursRef, HoursSpec, IdOrText, Item, Operand,
     PartDay, Path, Ringing, RoutingAction, Target, TargetRef, Test, TimeOfDay, ValueKind, Window,
 };
+use super::code::Code;
 use super::diagnostic::Diagnostic;
 use super::source::SourceFile;
 use super::span::{FileId, Span, Spanned};
@@ -50,8 +51,10 @@ pub fn parse_file(file: &SourceFile, id: FileId) -> Result<ast::File, Vec<Diagno
         1
     };
     let parts = chunks::split(text, threads);
-    let Some(items) = parse_parts(text, id, &parts) else {
-        return Err(collect_syntax_errors(text, id));
+    let items = match parse_parts(text, id, &parts) {
+        Ok(items) => items,
+        Err(PartError::Syntax) => return Err(collect_syntax_errors(text, id)),
+        Err(PartError::Internal(bug)) => return Err(vec![bug]),
     };
     Ok(ast::File {
         id,
@@ -60,10 +63,24 @@ pub fn parse_file(file: &SourceFile, id: FileId) -> Result<ast::File, Vec<Diagno
     })
 }
 
+/// Why a part of a file gave no items.
+#[derive(Debug)]
+enum PartError {
+    /// The text does not follow the grammar: the whole file is parsed
+    /// again item by item to report every syntax error.
+    Syntax,
+    /// The pairs do not have the shape the grammar guarantees (a bug).
+    Internal(Diagnostic),
+}
+
 /// The items of `text` parsed part by part, each part on its own thread
-/// when there are several, or `None` on a syntax error in any part.
-fn parse_parts(text: &str, id: FileId, parts: &[std::ops::Range<usize>]) -> Option<Vec<Item>> {
-    let parsed: Vec<Option<Vec<Item>>> = if let [only] = parts {
+/// when there are several.
+fn parse_parts(
+    text: &str,
+    id: FileId,
+    parts: &[std::ops::Range<usize>],
+) -> Result<Vec<Item>, PartError> {
+    let parsed: Vec<Result<Vec<Item>, PartError>> = if let [only] = parts {
         vec![parse_items(text, only.start, only.end, id)]
     } else {
         std::thread::scope(|scope| {
@@ -73,37 +90,45 @@ fn parse_parts(text: &str, id: FileId, parts: &[std::ops::Range<usize>]) -> Opti
                 .collect();
             threads
                 .into_iter()
-                .map(|thread| thread.join().ok().flatten())
+                .map(|thread| {
+                    thread
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
                 .collect()
         })
     };
-    let parsed: Vec<Vec<Item>> = parsed.into_iter().collect::<Option<_>>()?;
-    Some(parsed.into_iter().flatten().collect())
+    let parsed: Vec<Vec<Item>> = parsed.into_iter().collect::<Result<_, _>>()?;
+    Ok(parsed.into_iter().flatten().collect())
 }
 
 /// The items of the part of `text` from `start` to the end of its last
-/// item, or `None` on a syntax error.
-fn parse_items(text: &str, start: usize, end: usize, id: FileId) -> Option<Vec<Item>> {
-    let part = text.get(start..end)?;
+/// item.
+fn parse_items(text: &str, start: usize, end: usize, id: FileId) -> Result<Vec<Item>, PartError> {
     let lower = Lower {
         file: id,
         offset: start,
     };
-    let mut pairs = RulesParser::parse(Rule::file, part).ok()?;
-    let file = pairs.next()?;
-    Some(
-        file.into_inner()
-            .filter(|pair| pair.as_rule() != Rule::EOI)
-            .map(|pair| lower.item(pair))
-            .collect(),
-    )
+    // `chunks::split` cuts at the start of lines.
+    let part = text.get(start..end).ok_or_else(|| {
+        PartError::Internal(lower.broken(Span::new(id, start, end), "part on character boundaries"))
+    })?;
+    let mut pairs = RulesParser::parse(Rule::file, part).map_err(|_| PartError::Syntax)?;
+    let file = pairs
+        .next()
+        .ok_or_else(|| PartError::Internal(lower.broken(Span::new(id, start, end), "file")))?;
+    file.into_inner()
+        .filter(|pair| pair.as_rule() != Rule::EOI)
+        .map(|pair| lower.item(pair))
+        .collect::<Lowered<_>>()
+        .map_err(PartError::Internal)
 }
 
 /// The diagnostic for a condition nested deeper than the parser allows.
 fn nesting_error(text: &str, id: FileId, position: usize) -> Diagnostic {
     let end = found_at(text, position).map_or(position, |word| position + word.len());
-    Diagnostic::error(
-        "nesting",
+    Diagnostic::new(
+        Code::Nesting,
         Span::new(id, position, end),
         format!(
             "this condition nests more than {} levels of parentheses and `not`",
@@ -265,7 +290,7 @@ fn syntax_error(text: &str, id: FileId, position: usize, positives: &[Rule]) -> 
     } else {
         format!("expected {expected}, found {found_text}")
     };
-    let mut diagnostic = Diagnostic::error("syntax", Span::new(id, position, end), message);
+    let mut diagnostic = Diagnostic::new(Code::Syntax, Span::new(id, position, end), message);
     if let Some(help) = syntax_hint(positives, found) {
         diagnostic = diagnostic.with_help(help);
     }
@@ -303,6 +328,16 @@ fn found_at(text: &str, position: usize) -> Option<&str> {
     rest.get(..len)
 }
 
+/// Whether `word` is a keyword: a whole word the grammar refuses as a
+/// name (asked of the grammar itself, so no second list can drift).
+fn is_keyword(word: &str) -> bool {
+    let whole = |grammar_rule: Rule| {
+        RulesParser::parse(grammar_rule, word)
+            .is_ok_and(|mut pairs| pairs.next().is_some_and(|pair| pair.as_str() == word))
+    };
+    whole(Rule::path_word) && !whole(Rule::ident)
+}
+
 fn join_alternatives(phrases: &[&str]) -> String {
     match phrases {
         [] => String::new(),
@@ -314,6 +349,11 @@ fn join_alternatives(phrases: &[&str]) -> String {
 /// A hint for the most common slips, keyed on what was expected.
 fn syntax_hint(positives: &[Rule], found: Option<&str>) -> Option<String> {
     let found = found.unwrap_or("");
+    if positives.contains(&Rule::ident) && is_keyword(found) {
+        return Some(format!(
+            "`{found}` is a keyword of the language and cannot be a name: choose another"
+        ));
+    }
     if positives.contains(&Rule::single_item) || positives.contains(&Rule::kw_rule) {
         const ITEM_KEYWORDS: [&str; 8] = [
             "timezone", "number", "hours", "holidays", "agent", "team", "rule", "when",
@@ -377,7 +417,7 @@ fn describe(expected: Rule) -> &'static str {
         Rule::string | Rule::string_inner | Rule::string_char => "a quoted text",
         Rule::string_end => "a closing `\"`",
         Rule::integer => "a number",
-        Rule::boolean => "`true` or `false`",
+        Rule::boolean | Rule::kw_true | Rule::kw_false => "`true` or `false`",
         Rule::time | Rule::time_range => "a time such as `08:00`",
         Rule::date | Rule::single_date | Rule::date_range => "a date such as `2026-12-25`",
         Rule::month_day => "a month and day such as `05-01`",
@@ -514,10 +554,16 @@ fn line_offsets(text: &str) -> impl Iterator<Item = (usize, &str)> {
     })
 }
 
+/// What the lowering returns: the node, or an `internal` error when the
+/// pairs do not have the shape the grammar guarantees.
+type Lowered<T> = Result<T, Diagnostic>;
+
 /// Lowers pest pairs into the AST. Each method takes the pair of the rule
-/// it is named after; the grammar guarantees the shape of its children, and
-/// where a child is unexpectedly absent the node takes a neutral value
-/// rather than panicking (the checker then reports what it sees).
+/// it is named after and relies on the grammar for the shape of its
+/// children. Where that shape does not hold (a grammar change this code
+/// did not follow), it reports an `internal` error at the pair rather
+/// than filling in a default: a missing condition read as `always`, or a
+/// missing action read as `keep`, would quietly change what a rule does.
 struct Lower {
     file: FileId,
     /// Where the parsed text starts in the file (see `chunks`).
@@ -534,33 +580,69 @@ impl Lower {
         )
     }
 
-    fn item(&self, pair: Node<'_>) -> Item {
+    /// The error for a grammar guarantee that did not hold at `span`:
+    /// `expected` names what the grammar promised there.
+    fn broken(&self, span: Span, expected: &str) -> Diagnostic {
+        Diagnostic::new(
+            Code::Internal,
+            span,
+            format!(
+                "internal error: the parser found no {expected} here, which the grammar guarantees"
+            ),
+        )
+        .with_help(
+            "this is a bug in Switchboard, not in the rules: please report it with this file",
+        )
+    }
+
+    /// `child`, which the grammar guarantees inside the pair at `span`.
+    fn presume<'i>(
+        &self,
+        child: Option<Node<'i>>,
+        span: Span,
+        expected: &str,
+    ) -> Lowered<Node<'i>> {
+        child.ok_or_else(|| self.broken(span, expected))
+    }
+
+    /// The first child of `pair` of rule `wanted`.
+    fn presume_child<'i>(&self, pair: Node<'i>, wanted: Rule, expected: &str) -> Lowered<Node<'i>> {
+        let span = self.span(&pair);
+        self.presume(
+            pair.into_inner().find(|p| p.as_rule() == wanted),
+            span,
+            expected,
+        )
+    }
+
+    /// A number of at most four digits (the grammar's times and dates),
+    /// which therefore fits any integer type.
+    fn digits<T: std::str::FromStr>(&self, pair: &Node<'_>, text: &str) -> Lowered<T> {
+        text.parse()
+            .map_err(|_| self.broken(self.span(pair), "number of at most four digits"))
+    }
+
+    fn item(&self, pair: Node<'_>) -> Lowered<Item> {
         match pair.as_rule() {
             Rule::timezone_decl => {
-                let zone = pair
-                    .into_inner()
-                    .find(|p| p.as_rule() == Rule::string)
-                    .map(|p| self.string(p))
-                    .unwrap_or_else(|| Spanned::new(String::new(), Span::default()));
-                Item::Timezone(zone)
+                let zone = self.presume_child(pair, Rule::string, "quoted time zone")?;
+                Ok(Item::Timezone(self.string(zone)?))
             }
-            Rule::definition => Item::Definition(self.definition(pair)),
-            _ => Item::Rule(self.rule(pair)),
+            Rule::definition => Ok(Item::Definition(self.definition(pair)?)),
+            Rule::rule => Ok(Item::Rule(self.rule(pair)?)),
+            _ => Err(self.broken(self.span(&pair), "item")),
         }
     }
 
-    fn string(&self, pair: Node<'_>) -> Spanned<String> {
+    fn string(&self, pair: Node<'_>) -> Lowered<Spanned<String>> {
         let span = self.span(&pair);
-        let raw = pair
-            .into_inner()
-            .find(|p| p.as_rule() == Rule::string_inner)
-            .map_or("", |p| p.as_str());
-        Spanned::new(unescape(raw), span)
+        let raw = self.presume_child(pair, Rule::string_inner, "text between quotes")?;
+        Ok(Spanned::new(unescape(raw.as_str()), span))
     }
 
     fn integer(&self, pair: &Node<'_>) -> Spanned<u64> {
-        // Digits only (grammar); values beyond u64 saturate and the checker
-        // never sees a real id that large.
+        // Digits only (grammar), but as many as the user wrote: values
+        // beyond u64 saturate, and no real Aircall id is that large.
         Spanned::new(pair.as_str().parse().unwrap_or(u64::MAX), self.span(pair))
     }
 
@@ -568,58 +650,50 @@ impl Lower {
         Spanned::new(pair.as_str().to_owned(), self.span(pair))
     }
 
-    fn id_or_text(&self, pair: Node<'_>) -> IdOrText {
-        if pair.as_rule() == Rule::integer {
-            IdOrText::Id(self.integer(&pair))
-        } else {
-            IdOrText::Text(self.string(pair))
+    fn id_or_text(&self, pair: Node<'_>) -> Lowered<IdOrText> {
+        match pair.as_rule() {
+            Rule::integer => Ok(IdOrText::Id(self.integer(&pair))),
+            Rule::string => Ok(IdOrText::Text(self.string(pair)?)),
+            _ => Err(self.broken(self.span(&pair), "number or quoted text")),
         }
     }
 
-    fn definition(&self, pair: Node<'_>) -> Definition {
+    fn definition(&self, pair: Node<'_>) -> Lowered<Definition> {
         let span = self.span(&pair);
-        let inner = pair.into_inner().next();
-        let kind = inner.as_ref().map(Node::as_rule);
-        let mut parts = inner
-            .map(Node::into_inner)
-            .into_iter()
-            .flatten()
-            .filter(|p| {
-                !matches!(
-                    p.as_rule(),
-                    Rule::kw_number
-                        | Rule::kw_hours
-                        | Rule::kw_holidays
-                        | Rule::kw_agent
-                        | Rule::kw_team
-                        | Rule::equals
-                )
-            });
-        let name = parts
-            .next()
-            .map(|p| self.ident(&p))
-            .unwrap_or_else(|| Spanned::new(String::new(), span));
-        let body = parts.next();
-        let value = match (kind, body) {
-            (Some(Rule::hours_def), Some(body)) => DefinitionValue::Hours(self.hours_spec(body)),
-            (Some(Rule::holidays_def), Some(body)) => {
-                DefinitionValue::Holidays(self.holiday_spec(body))
-            }
-            (Some(Rule::agent_def), Some(body)) => DefinitionValue::Agent(self.id_or_text(body)),
-            (Some(Rule::team_def), Some(body)) => DefinitionValue::Team(self.id_or_text(body)),
-            (_, Some(body)) => DefinitionValue::Number(self.id_or_text(body)),
-            (_, None) => DefinitionValue::Number(IdOrText::Text(Spanned::new(String::new(), span))),
+        let inner = self.presume(pair.into_inner().next(), span, "definition")?;
+        let kind = inner.as_rule();
+        let mut parts = inner.into_inner().filter(|p| {
+            !matches!(
+                p.as_rule(),
+                Rule::kw_number
+                    | Rule::kw_hours
+                    | Rule::kw_holidays
+                    | Rule::kw_agent
+                    | Rule::kw_team
+                    | Rule::equals
+            )
+        });
+        let name = self.presume(parts.next(), span, "definition name")?;
+        let name = self.ident(&name);
+        let body = self.presume(parts.next(), span, "definition value")?;
+        let value = match kind {
+            Rule::number_def => DefinitionValue::Number(self.id_or_text(body)?),
+            Rule::hours_def => DefinitionValue::Hours(self.hours_spec(body)?),
+            Rule::holidays_def => DefinitionValue::Holidays(self.holiday_spec(body)?),
+            Rule::agent_def => DefinitionValue::Agent(self.id_or_text(body)?),
+            Rule::team_def => DefinitionValue::Team(self.id_or_text(body)?),
+            _ => return Err(self.broken(span, "kind of definition")),
         };
-        Definition { name, value, span }
+        Ok(Definition { name, value, span })
     }
 
-    fn hours_spec(&self, pair: Node<'_>) -> HoursSpec {
+    fn hours_spec(&self, pair: Node<'_>) -> Lowered<HoursSpec> {
         let span = self.span(&pair);
         let mut windows = Vec::new();
         let mut except = Vec::new();
         for part in pair.into_inner() {
             match part.as_rule() {
-                Rule::window => windows.push(self.window(part)),
+                Rule::window => windows.push(self.window(part)?),
                 Rule::except_clause => except.extend(
                     part.into_inner()
                         .filter(|p| p.as_rule() == Rule::ident)
@@ -628,232 +702,256 @@ impl Lower {
                 _ => {}
             }
         }
-        HoursSpec {
+        Ok(HoursSpec {
             windows,
             except,
             span,
-        }
+        })
     }
 
-    fn window(&self, pair: Node<'_>) -> Window {
+    fn window(&self, pair: Node<'_>) -> Lowered<Window> {
         let span = self.span(&pair);
         let mut days = Vec::new();
-        let mut times = Vec::new();
+        let mut times = None;
         for part in pair.into_inner() {
             match part.as_rule() {
-                Rule::day_list => days.extend(
-                    part.into_inner()
-                        .filter(|p| p.as_rule() == Rule::day_range)
-                        .map(|p| self.day_range(p)),
-                ),
-                Rule::time_range => times = self.time_range(part),
+                Rule::day_list => {
+                    for range in part.into_inner().filter(|p| p.as_rule() == Rule::day_range) {
+                        days.push(self.day_range(range)?);
+                    }
+                }
+                Rule::time_range => times = Some(self.time_range(part)?),
                 _ => {}
             }
         }
-        let mut times = times.into_iter();
-        let midnight = Spanned::new(TimeOfDay { hour: 0, minute: 0 }, span);
-        Window {
+        let (start, end) = times.ok_or_else(|| self.broken(span, "time range"))?;
+        Ok(Window {
             days,
-            start: times.next().unwrap_or_else(|| midnight.clone()),
-            end: times.next().unwrap_or(midnight),
+            start,
+            end,
             span,
-        }
+        })
     }
 
-    fn day_range(&self, pair: Node<'_>) -> DayRange {
+    fn day_range(&self, pair: Node<'_>) -> Lowered<DayRange> {
         let span = self.span(&pair);
-        let mut days = pair
-            .into_inner()
-            .filter(|p| p.as_rule() == Rule::day)
-            .map(|p| Spanned::new(parse_day(p.as_str()), self.span(&p)));
-        let first = days.next().unwrap_or_else(|| Spanned::new(Day::Mon, span));
-        DayRange {
-            first,
-            last: days.next(),
+        let mut days = pair.into_inner().filter(|p| p.as_rule() == Rule::day);
+        let first = self.presume(days.next(), span, "day")?;
+        let last = days.next().map(|p| self.day(&p)).transpose()?;
+        Ok(DayRange {
+            first: self.day(&first)?,
+            last,
             span,
-        }
+        })
     }
 
-    fn time_range(&self, pair: Node<'_>) -> Vec<Spanned<TimeOfDay>> {
-        pair.into_inner()
-            .filter(|p| p.as_rule() == Rule::time)
-            .map(|p| self.time(&p))
-            .collect()
+    fn day(&self, pair: &Node<'_>) -> Lowered<Spanned<Day>> {
+        let day = match pair
+            .as_str()
+            .get(..3)
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("mon") => Day::Mon,
+            Some("tue") => Day::Tue,
+            Some("wed") => Day::Wed,
+            Some("thu") => Day::Thu,
+            Some("fri") => Day::Fri,
+            Some("sat") => Day::Sat,
+            Some("sun") => Day::Sun,
+            _ => return Err(self.broken(self.span(pair), "day name")),
+        };
+        Ok(Spanned::new(day, self.span(pair)))
     }
 
-    fn time(&self, pair: &Node<'_>) -> Spanned<TimeOfDay> {
+    /// The start and end of a `time_range`.
+    fn time_range(&self, pair: Node<'_>) -> Lowered<(Spanned<TimeOfDay>, Spanned<TimeOfDay>)> {
+        let span = self.span(&pair);
+        let mut times = pair.into_inner().filter(|p| p.as_rule() == Rule::time);
+        let start = self.presume(times.next(), span, "start time")?;
+        let end = self.presume(times.next(), span, "end time")?;
+        Ok((self.time(&start)?, self.time(&end)?))
+    }
+
+    fn time(&self, pair: &Node<'_>) -> Lowered<Spanned<TimeOfDay>> {
         let text = pair.as_str();
         let (hour, minute) = text.split_once(':').unwrap_or((text, "0"));
-        Spanned::new(
+        Ok(Spanned::new(
             TimeOfDay {
-                hour: hour.parse().unwrap_or(u32::MAX),
-                minute: minute.parse().unwrap_or(u32::MAX),
+                hour: self.digits(pair, hour)?,
+                minute: self.digits(pair, minute)?,
             },
             self.span(pair),
-        )
+        ))
     }
 
-    fn date(&self, pair: &Node<'_>) -> Spanned<DateLit> {
-        let mut parts = pair.as_str().split('-');
-        let year = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        let month = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        let day = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        Spanned::new(DateLit { year, month, day }, self.span(pair))
+    fn date(&self, pair: &Node<'_>) -> Lowered<Spanned<DateLit>> {
+        let text = pair.as_str();
+        let mut parts = text.split('-');
+        let mut next = || self.presume_text(parts.next(), pair, "date part");
+        let (year, month, day) = (next()?, next()?, next()?);
+        Ok(Spanned::new(
+            DateLit {
+                year: self.digits(pair, year)?,
+                month: self.digits(pair, month)?,
+                day: self.digits(pair, day)?,
+            },
+            self.span(pair),
+        ))
     }
 
-    fn holiday_spec(&self, pair: Node<'_>) -> HolidaySpec {
+    /// A piece of a token's text that the grammar guarantees.
+    fn presume_text<'t>(
+        &self,
+        text: Option<&'t str>,
+        pair: &Node<'_>,
+        expected: &str,
+    ) -> Lowered<&'t str> {
+        text.ok_or_else(|| self.broken(self.span(pair), expected))
+    }
+
+    fn holiday_spec(&self, pair: Node<'_>) -> Lowered<HolidaySpec> {
         let span = self.span(&pair);
         let entries = pair
             .into_inner()
             .filter(|p| p.as_rule() == Rule::holiday_entry)
             .map(|p| self.holiday_entry(p))
-            .collect();
-        HolidaySpec { entries, span }
+            .collect::<Lowered<_>>()?;
+        Ok(HolidaySpec { entries, span })
     }
 
-    fn holiday_entry(&self, pair: Node<'_>) -> HolidayEntry {
+    fn holiday_entry(&self, pair: Node<'_>) -> Lowered<HolidayEntry> {
         let span = self.span(&pair);
         let mut when = None;
         let mut part = None;
         for child in pair.into_inner() {
+            let child_span = self.span(&child);
             match child.as_rule() {
                 Rule::single_date => {
-                    if let Some(date) = child.into_inner().next() {
-                        when = Some(HolidayDate::Date(self.date(&date)));
-                    }
+                    let date = self.presume(child.into_inner().next(), child_span, "date")?;
+                    when = Some(HolidayDate::Date(self.date(&date)?));
                 }
                 Rule::date_range => {
-                    let dates: Vec<_> = child
-                        .into_inner()
-                        .filter(|p| p.as_rule() == Rule::date)
-                        .map(|p| self.date(&p))
-                        .collect();
-                    if let [first, last] = dates.as_slice() {
-                        when = Some(HolidayDate::Range(first.clone(), last.clone()));
-                    }
+                    let mut dates = child.into_inner().filter(|p| p.as_rule() == Rule::date);
+                    let first = self.presume(dates.next(), child_span, "first date")?;
+                    let last = self.presume(dates.next(), child_span, "last date")?;
+                    when = Some(HolidayDate::Range(self.date(&first)?, self.date(&last)?));
                 }
                 Rule::yearly => {
-                    if let Some(md) = child.into_inner().find(|p| p.as_rule() == Rule::month_day) {
-                        let md_span = self.span(&md);
-                        let (month, day) = md.as_str().split_once('-').unwrap_or(("0", "0"));
-                        let month_len = month.len();
-                        let month_span = Span::new(
-                            self.file,
-                            md_span.start as usize,
-                            md_span.start as usize + month_len,
-                        );
-                        let day_span = Span::new(
-                            self.file,
-                            md_span.start as usize + month_len + 1,
-                            md_span.end as usize,
-                        );
-                        when = Some(HolidayDate::Yearly {
-                            month: Spanned::new(month.parse().unwrap_or(0), month_span),
-                            day: Spanned::new(day.parse().unwrap_or(0), day_span),
-                        });
-                    }
+                    let md = self.presume_child(child, Rule::month_day, "month and day")?;
+                    when = Some(self.month_day(&md)?);
                 }
-                Rule::part_day => part = self.part_day(child),
+                Rule::part_day => part = Some(self.part_day(child)?),
                 _ => {}
             }
         }
-        let when = when.unwrap_or_else(|| {
-            HolidayDate::Date(Spanned::new(
-                DateLit {
-                    year: 0,
-                    month: 0,
-                    day: 0,
-                },
-                span,
-            ))
-        });
-        HolidayEntry { when, part, span }
+        let when = when.ok_or_else(|| self.broken(span, "date"))?;
+        Ok(HolidayEntry { when, part, span })
     }
 
-    fn part_day(&self, pair: Node<'_>) -> Option<PartDay> {
-        let inner = pair.into_inner().next()?;
-        let kind = inner.as_rule();
-        let times: Vec<_> = if kind == Rule::time_range {
-            self.time_range(inner)
-        } else {
-            inner
-                .into_inner()
-                .filter(|p| p.as_rule() == Rule::time)
-                .map(|p| self.time(&p))
-                .collect()
-        };
-        let mut times = times.into_iter();
-        let first = times.next()?;
-        Some(match kind {
-            Rule::part_from => PartDay::From(first),
-            Rule::part_until => PartDay::Until(first),
-            _ => PartDay::Between(first, times.next()?),
+    /// `every MM-DD`: the month and the day, each with its own span.
+    fn month_day(&self, pair: &Node<'_>) -> Lowered<HolidayDate> {
+        let md_span = self.span(pair);
+        let (month, day) = pair
+            .as_str()
+            .split_once('-')
+            .ok_or_else(|| self.broken(md_span, "`-` between month and day"))?;
+        let month_len = month.len();
+        let month_span = Span::new(
+            self.file,
+            md_span.start as usize,
+            md_span.start as usize + month_len,
+        );
+        let day_span = Span::new(
+            self.file,
+            md_span.start as usize + month_len + 1,
+            md_span.end as usize,
+        );
+        Ok(HolidayDate::Yearly {
+            month: Spanned::new(self.digits(pair, month)?, month_span),
+            day: Spanned::new(self.digits(pair, day)?, day_span),
         })
     }
 
-    fn rule(&self, pair: Node<'_>) -> ast::Rule {
+    fn part_day(&self, pair: Node<'_>) -> Lowered<PartDay> {
+        let span = self.span(&pair);
+        let inner = self.presume(pair.into_inner().next(), span, "part of the day")?;
+        match inner.as_rule() {
+            Rule::time_range => {
+                let (start, end) = self.time_range(inner)?;
+                Ok(PartDay::Between(start, end))
+            }
+            Rule::part_from => {
+                let time = self.presume_child(inner, Rule::time, "time")?;
+                Ok(PartDay::From(self.time(&time)?))
+            }
+            Rule::part_until => {
+                let time = self.presume_child(inner, Rule::time, "time")?;
+                Ok(PartDay::Until(self.time(&time)?))
+            }
+            _ => Err(self.broken(span, "part of the day")),
+        }
+    }
+
+    fn rule(&self, pair: Node<'_>) -> Lowered<ast::Rule> {
         let span = self.span(&pair);
         let mut name = None;
         let mut condition = None;
         let mut decision = None;
         let mut annotations = Vec::new();
         for child in pair.into_inner() {
+            let child_span = self.span(&child);
             match child.as_rule() {
                 Rule::rule_name => {
-                    name = child
-                        .into_inner()
-                        .find(|p| p.as_rule() == Rule::string)
-                        .map(|p| self.string(p));
+                    let text = self.presume_child(child, Rule::string, "quoted rule name")?;
+                    name = Some(self.string(text)?);
                 }
                 Rule::condition => {
-                    condition = child.into_inner().next().map(|p| self.expr(p));
+                    let inner = self.presume(child.into_inner().next(), child_span, "condition")?;
+                    condition = Some(self.expr(inner)?);
                 }
                 Rule::transfer => {
-                    let action_span = self.span(&child);
                     let targets = child
                         .into_inner()
                         .filter(|p| p.as_rule() == Rule::target)
                         .map(|p| self.target(p))
-                        .collect();
+                        .collect::<Lowered<_>>()?;
                     decision = Some(RoutingAction::Transfer {
                         targets,
-                        span: action_span,
+                        span: child_span,
                     });
                 }
-                Rule::keep => decision = Some(RoutingAction::Keep(self.span(&child))),
+                Rule::keep => decision = Some(RoutingAction::Keep(child_span)),
                 Rule::annotation => {
-                    if let Some(annotation) = child.into_inner().next() {
-                        let is_tag = annotation.as_rule() == Rule::tag_annotation;
-                        if let Some(text) = annotation
-                            .into_inner()
-                            .find(|p| p.as_rule() == Rule::string)
-                        {
-                            let text = self.string(text);
-                            annotations.push(if is_tag {
-                                Annotation::Tag(text)
-                            } else {
-                                Annotation::Comment(text)
-                            });
-                        }
-                    }
+                    let annotation =
+                        self.presume(child.into_inner().next(), child_span, "annotation")?;
+                    let is_tag = match annotation.as_rule() {
+                        Rule::tag_annotation => true,
+                        Rule::comment_annotation => false,
+                        _ => return Err(self.broken(child_span, "`tag` or `comment`")),
+                    };
+                    let text = self.presume_child(annotation, Rule::string, "quoted text")?;
+                    let text = self.string(text)?;
+                    annotations.push(if is_tag {
+                        Annotation::Tag(text)
+                    } else {
+                        Annotation::Comment(text)
+                    });
                 }
                 _ => {}
             }
         }
-        ast::Rule {
+        Ok(ast::Rule {
             name,
-            condition: condition.unwrap_or(Expr {
-                kind: ExprKind::Test(Test::Always),
-                span,
-            }),
-            decision: decision.unwrap_or(RoutingAction::Keep(span)),
+            condition: condition.ok_or_else(|| self.broken(span, "condition"))?,
+            decision: decision.ok_or_else(|| self.broken(span, "action"))?,
             annotations,
             span,
-        }
+        })
     }
 
     /// Lowers `disjunction`, `conjunction`, `negation`, `group` and tests.
-    fn expr(&self, pair: Node<'_>) -> Expr {
+    fn expr(&self, pair: Node<'_>) -> Lowered<Expr> {
         let span = self.span(&pair);
         match pair.as_rule() {
             Rule::disjunction | Rule::conjunction => {
@@ -862,12 +960,9 @@ impl Lower {
                     .into_inner()
                     .filter(|p| !matches!(p.as_rule(), Rule::kw_or | Rule::kw_and))
                     .map(|p| self.expr(p))
-                    .collect();
+                    .collect::<Lowered<_>>()?;
                 if operands.len() < 2 {
-                    return operands.pop().unwrap_or(Expr {
-                        kind: ExprKind::Test(Test::Always),
-                        span,
-                    });
+                    return operands.pop().ok_or_else(|| self.broken(span, "operand"));
                 }
                 // From the first operand to the last: the pair's own span
                 // runs on over the blanks after the last one.
@@ -880,57 +975,39 @@ impl Lower {
                 } else {
                     ExprKind::And(operands)
                 };
-                Expr { kind, span }
+                Ok(Expr { kind, span })
             }
             Rule::negation => {
                 let mut children = pair.into_inner();
-                let first = children.next();
-                match first {
-                    Some(kw) if kw.as_rule() == Rule::kw_not => {
-                        let inner = children.next().map_or(
-                            Expr {
-                                kind: ExprKind::Test(Test::Always),
-                                span,
-                            },
-                            |p| self.expr(p),
-                        );
-                        Expr {
-                            kind: ExprKind::Not(Box::new(inner)),
-                            span,
-                        }
-                    }
-                    Some(other) => self.expr(other),
-                    None => Expr {
-                        kind: ExprKind::Test(Test::Always),
-                        span,
-                    },
+                let first = self.presume(children.next(), span, "condition")?;
+                if first.as_rule() != Rule::kw_not {
+                    return self.expr(first);
                 }
+                let inner = self.presume(children.next(), span, "condition after `not`")?;
+                Ok(Expr {
+                    kind: ExprKind::Not(Box::new(self.expr(inner)?)),
+                    span,
+                })
             }
             Rule::group => {
-                let inner = pair
-                    .into_inner()
-                    .find(|p| p.as_rule() == Rule::disjunction)
-                    .map_or(
-                        Expr {
-                            kind: ExprKind::Test(Test::Always),
-                            span,
-                        },
-                        |p| self.expr(p),
-                    );
-                Expr {
-                    kind: ExprKind::Group(Box::new(inner)),
+                let inner =
+                    self.presume_child(pair, Rule::disjunction, "condition in parentheses")?;
+                Ok(Expr {
+                    kind: ExprKind::Group(Box::new(self.expr(inner)?)),
                     span,
-                }
+                })
             }
-            _ => Expr {
-                kind: ExprKind::Test(self.test(pair)),
+            _ => Ok(Expr {
+                kind: ExprKind::Test(self.test(pair)?),
                 span,
-            },
+            }),
         }
     }
 
-    fn test(&self, pair: Node<'_>) -> Test {
+    fn test(&self, pair: Node<'_>) -> Lowered<Test> {
+        let span = self.span(&pair);
         match pair.as_rule() {
+            Rule::always_test => Ok(Test::Always),
             Rule::hours_test => {
                 let mut outside = false;
                 let mut hours = None;
@@ -940,63 +1017,63 @@ impl Lower {
                         Rule::kw_outside => outside = true,
                         Rule::ident => hours = Some(HoursRef::Named(self.ident(&child))),
                         Rule::inline_hours => {
-                            hours = child
-                                .into_inner()
-                                .find(|p| p.as_rule() == Rule::hours_spec)
-                                .map(|p| HoursRef::Inline(self.hours_spec(p)));
+                            let spec = self.presume_child(child, Rule::hours_spec, "hours")?;
+                            hours = Some(HoursRef::Inline(self.hours_spec(spec)?));
                         }
-                        Rule::zone_clause => zone = self.zone(child),
+                        Rule::zone_clause => zone = Some(self.zone(child)?),
                         _ => {}
                     }
                 }
-                Test::Hours {
+                Ok(Test::Hours {
                     outside,
-                    hours: hours.unwrap_or_else(|| {
-                        HoursRef::Named(Spanned::new(String::new(), Span::default()))
-                    }),
+                    hours: hours.ok_or_else(|| self.broken(span, "hours"))?,
                     zone,
-                }
+                })
             }
             Rule::holidays_test => {
-                let mut holidays = Spanned::new(String::new(), Span::default());
+                let mut holidays = None;
                 let mut zone = None;
                 for child in pair.into_inner() {
                     match child.as_rule() {
-                        Rule::ident => holidays = self.ident(&child),
-                        Rule::zone_clause => zone = self.zone(child),
+                        Rule::ident => holidays = Some(self.ident(&child)),
+                        Rule::zone_clause => zone = Some(self.zone(child)?),
                         _ => {}
                     }
                 }
-                Test::Holidays { holidays, zone }
+                Ok(Test::Holidays {
+                    holidays: holidays.ok_or_else(|| self.broken(span, "holidays name"))?,
+                    zone,
+                })
             }
             Rule::availability_test => {
                 let mut who = None;
-                let mut available = true;
+                let mut available = None;
                 for child in pair.into_inner() {
                     match child.as_rule() {
                         Rule::kw_is => {}
-                        Rule::kw_available => available = true,
-                        Rule::kw_unavailable => available = false,
-                        _ => who = Some(self.target_ref(child)),
+                        Rule::kw_available => available = Some(true),
+                        Rule::kw_unavailable => available = Some(false),
+                        _ => who = Some(self.target_ref(child)?),
                     }
                 }
-                Test::Availability {
-                    who: who.unwrap_or(TargetRef::ContactAgent(Span::default())),
-                    available,
-                }
+                Ok(Test::Availability {
+                    who: who.ok_or_else(|| self.broken(span, "target"))?,
+                    available: available
+                        .ok_or_else(|| self.broken(span, "`available` or `unavailable`"))?,
+                })
             }
             Rule::compare_test => self.compare(pair),
-            _ => Test::Always,
+            _ => Err(self.broken(span, "condition")),
         }
     }
 
-    fn zone(&self, pair: Node<'_>) -> Option<Spanned<String>> {
-        pair.into_inner()
-            .find(|p| p.as_rule() == Rule::string)
-            .map(|p| self.string(p))
+    fn zone(&self, pair: Node<'_>) -> Lowered<Spanned<String>> {
+        let zone = self.presume_child(pair, Rule::string, "quoted time zone")?;
+        self.string(zone)
     }
 
-    fn compare(&self, pair: Node<'_>) -> Test {
+    fn compare(&self, pair: Node<'_>) -> Lowered<Test> {
+        let test_span = self.span(&pair);
         let mut subject = None;
         let mut op = None;
         let mut operand = None;
@@ -1004,7 +1081,7 @@ impl Lower {
             let span = self.span(&child);
             match child.as_rule() {
                 Rule::path => {
-                    let segments = child.clone().into_inner().map(|p| self.ident(&p)).collect();
+                    let segments = child.into_inner().map(|p| self.ident(&p)).collect();
                     subject = Some(Path { segments, span });
                 }
                 Rule::op_exists => op = Some(Spanned::new(CompareOp::Exists, span)),
@@ -1021,62 +1098,67 @@ impl Lower {
                             !matches!(p.as_rule(), Rule::lbracket | Rule::rbracket | Rule::comma)
                         })
                         .map(|p| self.value(p))
-                        .collect();
+                        .collect::<Lowered<_>>()?;
                     operand = Some(Operand::List(values, span));
                 }
-                _ => operand = Some(Operand::Value(self.value(child))),
+                _ => operand = Some(Operand::Value(self.value(child)?)),
             }
         }
-        Test::Compare {
-            subject: subject.unwrap_or(Path {
-                segments: Vec::new(),
-                span: Span::default(),
-            }),
-            op: op.unwrap_or(Spanned::new(CompareOp::Exists, Span::default())),
-            operand,
+        let op = op.ok_or_else(|| self.broken(test_span, "operator"))?;
+        // Only `exists` goes without an operand (grammar).
+        if (op.node == CompareOp::Exists) != operand.is_none() {
+            return Err(self.broken(test_span, "operand where the operator needs one"));
         }
+        Ok(Test::Compare {
+            subject: subject.ok_or_else(|| self.broken(test_span, "subject"))?,
+            op,
+            operand,
+        })
     }
 
-    fn value(&self, pair: Node<'_>) -> ast::Value {
+    fn value(&self, pair: Node<'_>) -> Lowered<ast::Value> {
         let span = self.span(&pair);
         let kind = match pair.as_rule() {
-            Rule::string => ValueKind::Text(self.string(pair).node),
+            Rule::string => ValueKind::Text(self.string(pair)?.node),
+            // Digits only, as many as the user wrote: beyond i64 saturates.
             Rule::integer => ValueKind::Integer(pair.as_str().parse().unwrap_or(i64::MAX)),
             Rule::boolean => ValueKind::Bool(pair.as_str().eq_ignore_ascii_case("true")),
-            _ => ValueKind::Name(pair.as_str().to_owned()),
+            Rule::ident => ValueKind::Name(pair.as_str().to_owned()),
+            _ => return Err(self.broken(span, "value")),
         };
-        Spanned::new(kind, span)
+        Ok(Spanned::new(kind, span))
     }
 
-    fn target(&self, pair: Node<'_>) -> Target {
+    fn target(&self, pair: Node<'_>) -> Lowered<Target> {
         let span = self.span(&pair);
         let mut kind = None;
         let mut ringing = None;
         for child in pair.into_inner() {
             if child.as_rule() == Rule::ringing {
-                ringing = child
-                    .into_inner()
-                    .find(|p| p.as_rule() == Rule::strategy)
-                    .map(|p| {
-                        let strategy = match p.as_str().to_ascii_lowercase().as_str() {
-                            "random" => Ringing::Random,
-                            "simultaneous" => Ringing::Simultaneous,
-                            _ => Ringing::LongestIdle,
-                        };
-                        Spanned::new(strategy, self.span(&p))
-                    });
+                let strategy = self.presume_child(child, Rule::strategy, "ringing strategy")?;
+                ringing = Some(self.strategy(&strategy)?);
             } else {
-                kind = Some(self.target_ref(child));
+                kind = Some(self.target_ref(child)?);
             }
         }
-        Target {
-            kind: kind.unwrap_or(TargetRef::ContactAgent(span)),
+        Ok(Target {
+            kind: kind.ok_or_else(|| self.broken(span, "target"))?,
             ringing,
             span,
-        }
+        })
     }
 
-    fn target_ref(&self, pair: Node<'_>) -> TargetRef {
+    fn strategy(&self, pair: &Node<'_>) -> Lowered<Spanned<Ringing>> {
+        let strategy = match pair.as_str().to_ascii_lowercase().as_str() {
+            "longest_idle" => Ringing::LongestIdle,
+            "random" => Ringing::Random,
+            "simultaneous" => Ringing::Simultaneous,
+            _ => return Err(self.broken(self.span(pair), "ringing strategy")),
+        };
+        Ok(Spanned::new(strategy, self.span(pair)))
+    }
+
+    fn target_ref(&self, pair: Node<'_>) -> Lowered<TargetRef> {
         let span = self.span(&pair);
         match pair.as_rule() {
             Rule::user_target | Rule::team_target => {
@@ -1084,43 +1166,25 @@ impl Lower {
                 let value = pair.into_inner().find(|p| {
                     !matches!(p.as_rule(), Rule::kw_user | Rule::kw_agent | Rule::kw_team)
                 });
-                match (is_team, value) {
-                    (false, Some(v)) if v.as_rule() == Rule::integer => {
-                        TargetRef::UserId(self.integer(&v))
-                    }
-                    (false, Some(v)) => TargetRef::UserEmail(self.string(v)),
-                    (true, Some(v)) if v.as_rule() == Rule::integer => {
-                        TargetRef::TeamId(self.integer(&v))
-                    }
-                    (true, Some(v)) if v.as_rule() == Rule::ident => {
-                        TargetRef::TeamAlias(self.ident(&v))
-                    }
-                    (true, Some(v)) => TargetRef::TeamName(self.string(v)),
-                    (_, None) => TargetRef::ContactAgent(span),
-                }
+                let value = self.presume(value, span, "id, name or e-mail")?;
+                Ok(match (is_team, value.as_rule()) {
+                    (false, Rule::integer) => TargetRef::UserId(self.integer(&value)),
+                    (false, Rule::string) => TargetRef::UserEmail(self.string(value)?),
+                    (true, Rule::integer) => TargetRef::TeamId(self.integer(&value)),
+                    (true, Rule::ident) => TargetRef::TeamAlias(self.ident(&value)),
+                    (true, Rule::string) => TargetRef::TeamName(self.string(value)?),
+                    _ => return Err(self.broken(span, "id, name or e-mail")),
+                })
             }
-            Rule::contact_agent => TargetRef::ContactAgent(span),
-            Rule::last_agent => TargetRef::LastAgent(span),
-            Rule::phone => pair
-                .into_inner()
-                .next()
-                .map_or(TargetRef::ContactAgent(span), |s| {
-                    TargetRef::Phone(self.string(s))
-                }),
-            _ => TargetRef::Name(self.ident(&pair)),
+            Rule::contact_agent => Ok(TargetRef::ContactAgent(span)),
+            Rule::last_agent => Ok(TargetRef::LastAgent(span)),
+            Rule::phone => {
+                let number = self.presume_child(pair, Rule::string, "quoted phone number")?;
+                Ok(TargetRef::Phone(self.string(number)?))
+            }
+            Rule::ident => Ok(TargetRef::Name(self.ident(&pair))),
+            _ => Err(self.broken(span, "target")),
         }
-    }
-}
-
-fn parse_day(text: &str) -> Day {
-    match text.get(..3).map(str::to_ascii_lowercase).as_deref() {
-        Some("tue") => Day::Tue,
-        Some("wed") => Day::Wed,
-        Some("thu") => Day::Thu,
-        Some("fri") => Day::Fri,
-        Some("sat") => Day::Sat,
-        Some("sun") => Day::Sun,
-        _ => Day::Mon,
     }
 }
 
@@ -1145,6 +1209,8 @@ fn unescape(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic, reason = "tests")]
+    use std::collections::BTreeSet;
+
     use super::*;
 
     fn parse(text: &str) -> Result<ast::File, Vec<Diagnostic>> {
@@ -1315,6 +1381,199 @@ keep
         assert_eq!(
             &text[rule.condition.span.range()],
             "caller exists or contact.a == 1 or (contact.b == 2 or contact.c == 3) or always"
+        );
+    }
+
+    const GRAMMAR: &str = include_str!("../../../grammar/switchboard.pest");
+
+    /// The words of the grammar's `keyword` rule: each line reads
+    /// `^"a" ~ (^"gent" | ^"nd")`, a first letter then the rests.
+    fn keyword_rule_words() -> BTreeSet<String> {
+        let body = GRAMMAR.split_once("\nkeyword = _{").unwrap().1;
+        let body = body.split_once("\n}").unwrap().0;
+        let mut words = BTreeSet::new();
+        for line in body.lines().filter(|line| line.contains('^')) {
+            let quoted: Vec<&str> = line.split('"').skip(1).step_by(2).collect();
+            let (first, rests) = quoted.split_first().unwrap();
+            for rest in rests {
+                words.insert(format!("{first}{rest}"));
+            }
+        }
+        words
+    }
+
+    /// The words of the `kw_*` rules, each checked to be named after its
+    /// word (`kw_last_agent = @{ ^"last_agent" ~ !ident_char }`).
+    fn kw_rule_words() -> BTreeSet<String> {
+        let mut words = BTreeSet::new();
+        for line in GRAMMAR.lines().filter(|line| line.starts_with("kw_")) {
+            let (name, body) = line.split_once('=').unwrap();
+            let word = body.split('"').nth(1).unwrap();
+            assert_eq!(name.trim(), format!("kw_{word}"), "{line}");
+            assert_eq!(
+                body.trim(),
+                format!("@{{ ^\"{word}\" ~ !ident_char }}"),
+                "{line}"
+            );
+            words.insert(word.to_owned());
+        }
+        words
+    }
+
+    #[test]
+    fn the_keyword_rule_and_the_kw_rules_list_the_same_words() {
+        let keywords = keyword_rule_words();
+        let kw_rules = kw_rule_words();
+        assert!(keywords.len() > 30, "{keywords:?}");
+        assert_eq!(keywords, kw_rules);
+    }
+
+    /// Every keyword, in any case, is refused where a name is expected,
+    /// with a diagnostic that says it is a keyword.
+    #[test]
+    fn every_keyword_is_refused_as_a_name() {
+        for keyword in keyword_rule_words() {
+            assert!(is_keyword(&keyword), "{keyword}");
+            for word in [keyword.clone(), keyword.to_ascii_uppercase()] {
+                for (before, after) in [
+                    ("number ", " = 1"),
+                    ("hours ", " = mon 8-9"),
+                    ("holidays ", " = 2026-12-25"),
+                    ("agent ", " = \"a@example.com\""),
+                    ("team ", " = \"Sales\""),
+                    ("hours h = mon 8-9 except holidays ", ""),
+                    ("when within hours ", " keep"),
+                    ("when during holidays ", " keep"),
+                ] {
+                    let text = format!("{before}{word}{after}");
+                    let errors = parse(&text).unwrap_err();
+                    assert_eq!(errors.len(), 1, "{text}: {errors:#?}");
+                    let error = &errors[0];
+                    assert_eq!(error.code, Code::Syntax, "{text}");
+                    assert!(
+                        error.message.starts_with("expected a name")
+                            && error.message.ends_with(&format!(", found `{word}`")),
+                        "{text}: {error:#?}"
+                    );
+                    assert_eq!(
+                        error.help.as_deref(),
+                        Some(format!("`{word}` is a keyword of the language and cannot be a name: choose another").as_str()),
+                        "{text}"
+                    );
+                    let start = before.len();
+                    assert_eq!(error.span.range(), start..start + word.len(), "{text}");
+                }
+            }
+            // A longer word that starts with a keyword is a name.
+            assert!(
+                parse(&format!("hours {keyword}_x = mon 8-9")).is_ok(),
+                "{keyword}"
+            );
+            assert!(
+                parse(&format!("hours {keyword}x = mon 8-9")).is_ok(),
+                "{keyword}"
+            );
+        }
+    }
+
+    /// The lowering reports a pair of an unexpected rule as a bug at its
+    /// span, never as a default such as `always` (which would match
+    /// every call).
+    #[test]
+    fn a_pair_the_grammar_rules_out_is_an_internal_error_not_a_default() {
+        let lower = Lower {
+            file: FileId(0),
+            offset: 10,
+        };
+        let keep = RulesParser::parse(Rule::keep, "keep")
+            .unwrap()
+            .next()
+            .unwrap();
+        let error = lower.expr(keep.clone()).unwrap_err();
+        assert_eq!(error.code, Code::Internal);
+        assert!(error.is_error());
+        assert_eq!(error.span.range(), 10..14);
+        assert_eq!(
+            error.message,
+            "internal error: the parser found no condition here, which the grammar guarantees"
+        );
+        assert!(error
+            .help
+            .as_deref()
+            .unwrap()
+            .contains("bug in Switchboard"));
+        assert_eq!(lower.item(keep.clone()).unwrap_err().code, Code::Internal);
+        assert_eq!(
+            lower.target_ref(keep.clone()).unwrap_err().code,
+            Code::Internal
+        );
+        assert_eq!(lower.value(keep).unwrap_err().code, Code::Internal);
+        // A `day` pair whose text is no day (the grammar's `day` rule
+        // changed but not this code) is not read as Monday.
+        let day = RulesParser::parse(Rule::ident, "someday")
+            .unwrap()
+            .next()
+            .unwrap();
+        assert_eq!(lower.day(&day).unwrap_err().code, Code::Internal);
+        let strategy = RulesParser::parse(Rule::ident, "round_robin")
+            .unwrap()
+            .next()
+            .unwrap();
+        assert_eq!(lower.strategy(&strategy).unwrap_err().code, Code::Internal);
+    }
+
+    #[test]
+    fn empty_texts_and_every_day_and_strategy_lower() {
+        let file = parse(
+            "team t = \"\"\nhours h = monday-TUE 8-9, wed,thu,fri,sat,sunday 8-9\n\
+             when always transfer to team t ringing LONGEST_IDLE, team t ringing random, team t ringing simultaneous tag \"\"",
+        )
+        .unwrap();
+        let Some(Item::Definition(team)) = file.items.first() else {
+            panic!();
+        };
+        assert!(
+            matches!(&team.value, DefinitionValue::Team(IdOrText::Text(t)) if t.node.is_empty())
+        );
+        let Some(Item::Definition(hours)) = file.items.get(1) else {
+            panic!();
+        };
+        let DefinitionValue::Hours(spec) = &hours.value else {
+            panic!();
+        };
+        let days: Vec<Day> = spec
+            .windows
+            .iter()
+            .flat_map(|w| &w.days)
+            .flat_map(|r| [Some(r.first.node), r.last.as_ref().map(|d| d.node)])
+            .flatten()
+            .collect();
+        assert_eq!(
+            days,
+            [
+                Day::Mon,
+                Day::Tue,
+                Day::Wed,
+                Day::Thu,
+                Day::Fri,
+                Day::Sat,
+                Day::Sun
+            ]
+        );
+        let Some(Item::Rule(rule)) = file.items.get(2) else {
+            panic!();
+        };
+        assert!(matches!(rule.condition.kind, ExprKind::Test(Test::Always)));
+        let RoutingAction::Transfer { targets, .. } = &rule.decision else {
+            panic!();
+        };
+        let strategies: Vec<Ringing> = targets
+            .iter()
+            .map(|t| t.ringing.as_ref().unwrap().node)
+            .collect();
+        assert_eq!(
+            strategies,
+            [Ringing::LongestIdle, Ringing::Random, Ringing::Simultaneous]
         );
     }
 
