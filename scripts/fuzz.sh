@@ -18,15 +18,18 @@ if [ "${#targets[@]}" -eq 0 ]; then
   targets=(rules fmt webhook)
 fi
 
+# Copies the seed files into the target's corpus, each under its path
+# (two suites may both hold an `office.rules`).
 seed() {
-  local target="$1" dir="fuzz/corpus/$1"
+  local target="$1" dir="fuzz/corpus/$1" pattern
   mkdir -p "$dir"
   case "$target" in
-    rules | fmt)
-      find rules tests/data -name '*.rules' -exec cp -t "$dir" {} + ;;
-    webhook)
-      find tests/data/events rules/events -name '*.json' -exec cp -t "$dir" {} + 2>/dev/null || true ;;
+    rules | fmt) pattern='*.rules' ;;
+    webhook) pattern='*.json' ;;
   esac
+  find rules tests/data -name "$pattern" -type f | while read -r file; do
+    cp "$file" "$dir/seed-${file//\//_}"
+  done
 }
 
 for target in "${targets[@]}"; do

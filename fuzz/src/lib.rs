@@ -107,11 +107,11 @@ pub fn fmt(text: &str) {
     let Ok(formatted) = format_source(&file) else {
         return;
     };
-    let again = format_source(&SourceFile::new("fuzz.rules", &formatted))
+    let again = format_source(&SourceFile::new("fuzz.rules", formatted.as_str()))
         .unwrap_or_else(|errors| panic!("formatted text does not parse: {errors:?}\n{formatted}"));
     assert_eq!(again, formatted, "fmt is not idempotent");
     let original = compile(Sources::single("fuzz.rules", text), &options());
-    let reformatted = compile(Sources::single("fuzz.rules", &formatted), &options());
+    let reformatted = compile(Sources::single("fuzz.rules", formatted.as_str()), &options());
     assert_eq!(
         original.rule_set.is_some(),
         reformatted.rule_set.is_some(),
