@@ -4,6 +4,7 @@
 //! - [`lang`]: the rules language (parse, check, evaluate). Pure: no I/O.
 //! - [`aircall`]: Aircall's webhook payloads and (for `serve`) its REST API.
 //! - [`cli`]: the `switchboard` subcommands, one file each.
+//! - [`suites`]: rule test suites (`*.test.yaml`), run by `switchboard test`.
 
 // The parser pest derives without its `std` feature names `::alloc`.
 extern crate alloc;
@@ -20,4 +21,4 @@ pub mod reload;
 pub mod server;
 pub mod store;
 pub mod telemetry;
-pub mod testing;
+pub mod suites;

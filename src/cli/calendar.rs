@@ -33,7 +33,7 @@ use crate::lang::ast::{Day, DefinitionValue, Item};
 use crate::lang::parse::parse_file;
 use crate::lang::schedule::{ClockTime, DayPlan, HolidayRule, Period, WeeklyHours, DAY_MINUTES};
 use crate::lang::{suggest, RuleSet};
-use crate::testing::instant::parse_zone;
+use crate::suites::instant::parse_zone;
 
 /// The longest range shown, in days (a decade): a typo in a year should
 /// not print a century.
