@@ -20,5 +20,5 @@ pub mod recent;
 pub mod reload;
 pub mod server;
 pub mod store;
-pub mod telemetry;
 pub mod suites;
+pub mod telemetry;

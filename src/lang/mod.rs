@@ -6,6 +6,7 @@
 //! [`RuleSet::explain`].
 
 pub mod ast;
+pub mod calendar;
 pub mod call;
 pub mod check;
 pub mod diagnostic;
@@ -21,6 +22,7 @@ pub mod schedule;
 pub mod source;
 pub mod span;
 pub mod suggest;
+pub mod symbols;
 pub mod value;
 
 use std::sync::Arc;
