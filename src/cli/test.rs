@@ -81,7 +81,7 @@ pub fn execute(
     color: bool,
     today: NaiveDate,
 ) -> io::Result<ExitStatus> {
-    let options = CheckOptions { today };
+    let options = loader::check_options(today);
     let mut report = Report::default();
     for path in &args.paths {
         match discover(path) {

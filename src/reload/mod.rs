@@ -393,9 +393,7 @@ pub fn check_text(name: &str, text: &str) -> CheckReport {
 }
 
 fn check_options() -> CheckOptions {
-    CheckOptions {
-        today: Utc::now().date_naive(),
-    }
+    loader::check_options(Utc::now().date_naive())
 }
 
 fn read_sources(path: &Path) -> Result<Sources, Rejection> {

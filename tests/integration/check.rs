@@ -17,9 +17,7 @@ use switchboard::lang::{
 
 /// The fixed "today" of every test: DST gaps of 2026 are in range.
 fn options() -> CheckOptions {
-    CheckOptions {
-        today: NaiveDate::from_ymd_opt(2026, 1, 15).unwrap(),
-    }
+    CheckOptions::new(NaiveDate::from_ymd_opt(2026, 1, 15).unwrap())
 }
 
 fn compile(text: &str) -> Compiled {
@@ -894,9 +892,7 @@ fn no_dst_warning_without_a_fixed_zone_or_a_gap() {
 #[test]
 fn the_dst_window_is_the_twelve_months_from_today() {
     let text = "timezone \"Europe/Paris\"\nhours h = sun 02:30-05:00\nwhen within hours h keep\n";
-    let later = CheckOptions {
-        today: NaiveDate::from_ymd_opt(2026, 6, 1).unwrap(),
-    };
+    let later = CheckOptions::new(NaiveDate::from_ymd_opt(2026, 6, 1).unwrap());
     let compiled = lang::compile(Sources::single("t.rules", text), &later);
     assert_eq!(
         only(&compiled, "dst-gap").message,
@@ -1088,7 +1084,10 @@ fn the_symbol_table_holds_each_definition_as_resolved_with_its_files_zone() {
         SymbolValue::Agent(UserRef::Email("alice@example.com".into()))
     );
     let sales = symbols.get("sales").unwrap();
-    assert_eq!(sales.value, SymbolValue::Team(TeamRef::Name("Sales".into())));
+    assert_eq!(
+        sales.value,
+        SymbolValue::Team(TeamRef::Name("Sales".into()))
+    );
     assert_eq!((sales.span.file, sales.zone), (FileId(1), None));
     assert_eq!(symbols.get("office").unwrap().kind(), Kind::Hours);
     assert!(rule_set.hours_named("office").is_some());

@@ -374,6 +374,10 @@ fn calendar_and_suites_read_a_definition_in_the_zone_of_its_file() {
         .arg("test")
         .arg(rules.path().join("b.test.yaml"))
         .run();
-    assert!(test.stdout.contains("2 passed, 0 failed"), "{}", test.stdout);
+    assert!(
+        test.stdout.contains("2 passed, 0 failed"),
+        "{}",
+        test.stdout
+    );
     test.code(0);
 }

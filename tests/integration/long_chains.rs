@@ -53,9 +53,7 @@ fn parse(text: &str) -> ast::File {
 
 fn rule_set(file: &ast::File, text: &str) -> RuleSet {
     let sources = Arc::new(Sources::single("chain.rules", text));
-    let options = CheckOptions {
-        today: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
-    };
+    let options = CheckOptions::new(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap());
     let (rule_set, diagnostics) = check(std::slice::from_ref(file), &sources, &options);
     assert!(diagnostics.iter().all(|d| !d.is_error()), "{diagnostics:?}");
     rule_set.unwrap()
