@@ -33,6 +33,7 @@ use super::{ColorChoice, Format};
 use crate::lang::ast::Day;
 use crate::lang::calendar::{Calendar, CalendarDay, ClockChange};
 use crate::lang::schedule::{ClockTime, HolidayRule, Period, WeeklyHours};
+use crate::lang::symbols::Kind;
 use crate::lang::{suggest, RuleSet};
 use crate::suites::instant::parse_zone;
 
@@ -101,9 +102,9 @@ pub fn execute(
     let rule_set = &rule_set;
     let Some(hours) = rule_set.hours_named(&args.hours) else {
         let names: Vec<&str> = rule_set
-            .hours
-            .iter()
-            .filter_map(|hours| hours.name.as_deref())
+            .symbols()
+            .of_kind(Kind::Hours)
+            .map(|symbol| symbol.name.as_str())
             .collect();
         let mut message = format!(
             "error: {}: no hours named `{}`",
