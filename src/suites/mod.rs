@@ -5,8 +5,10 @@
 //! ([`suite`]: the shape, unknown keys refused); [`prepare`] then gives
 //! each case its meaning against the compiled rules: the call built through
 //! the same webhook decoding `serve` uses ([`Envelope::to_call`]), the
-//! instant ([`instant`]), expected rules looked up by name, expected
-//! targets resolved like the rules resolve them. Every problem of every case
+//! instant ([`instant`]; without a zone, in the zone of the expected
+//! rule's file), expected rules looked up by name, expected targets
+//! resolved like the rules resolve them, names from the rule set's symbol
+//! table. Every problem of every case
 //! is reported at once. [`runner::run`] decides each call with
 //! [`RuleSet::evaluate`] and explains failures with [`RuleSet::explain`]:
 //! there is no second evaluator here, only comparison.
@@ -327,18 +329,10 @@ impl<'s> Preparer<'s> {
         default_at: Option<DefaultAt<'_>>,
     ) -> Result<Case, Vec<String>> {
         let mut problems = Vec::new();
-        let expect = match self.expectation(&case.expect.0) {
-            Ok(expect) => Some(expect),
-            Err(errors) => {
-                problems.extend(
-                    errors
-                        .into_iter()
-                        .map(|problem| format!("expect: {problem}")),
-                );
-                None
-            }
-        };
-        let zone = self.case_zone(expect.as_ref());
+        // Resolved first, as the expected rule decides the zone of `at`;
+        // its problems are listed after those of `at` and `call`.
+        let expected = self.expectation(&case.expect.0);
+        let zone = self.case_zone(expected.as_ref().ok());
         let (at, key) = match (&case.at, default_at) {
             (Some(at), _) => (Some(at.as_str()), "at"),
             (None, Some(DefaultAt::Valid(at))) => (Some(at), "at (the suite's)"),
@@ -367,6 +361,17 @@ impl<'s> Preparer<'s> {
             Ok(call) => Some(call),
             Err(problem) => {
                 problems.push(problem);
+                None
+            }
+        };
+        let expect = match expected {
+            Ok(expect) => Some(expect),
+            Err(errors) => {
+                problems.extend(
+                    errors
+                        .into_iter()
+                        .map(|problem| format!("expect: {problem}")),
+                );
                 None
             }
         };
