@@ -24,7 +24,7 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, Criterion};
 use switchboard::aircall::webhook::Envelope;
 use switchboard::lang::call::{Agent, AvailabilityList, Call, Context, UserRef};
-use switchboard::lang::parse::parse_file;
+use switchboard::lang::parse::parse_file_in_parts;
 use switchboard::lang::{
     compile, CheckOptions, Contact, FileId, RuleSet, SourceFile, Sources, Value,
 };
@@ -32,9 +32,7 @@ use switchboard::lang::{
 const MAIN_RULES: &str = include_str!("../rules/main.rules");
 
 fn options() -> CheckOptions {
-    CheckOptions {
-        today: NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
-    }
+    switchboard::loader::check_options(NaiveDate::from_ymd_opt(2026, 3, 1).unwrap())
 }
 
 fn rule_set(name: &str, text: &str) -> RuleSet {
@@ -218,7 +216,9 @@ fn bench_large(c: &mut Criterion) {
     // lives on (a reload keeps the rule set), so freeing it is not timed.
     let file = SourceFile::new("generated.rules", text.as_str());
     group.bench_function("parse", |b| {
-        b.iter_with_large_drop(|| parse_file(black_box(&file), FileId(0)));
+        b.iter_with_large_drop(|| {
+            parse_file_in_parts(black_box(&file), FileId(0), options().parse_threads)
+        });
     });
     group.bench_function("parse and check", |b| {
         b.iter_with_large_drop(|| {

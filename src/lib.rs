@@ -4,6 +4,7 @@
 //! - [`lang`]: the rules language (parse, check, evaluate). Pure: no I/O.
 //! - [`aircall`]: Aircall's webhook payloads and (for `serve`) its REST API.
 //! - [`cli`]: the `switchboard` subcommands, one file each.
+//! - [`suites`]: rule test suites (`*.test.yaml`), run by `switchboard test`.
 
 // The parser pest derives without its `std` feature names `::alloc`.
 extern crate alloc;
@@ -19,5 +20,5 @@ pub mod recent;
 pub mod reload;
 pub mod server;
 pub mod store;
+pub mod suites;
 pub mod telemetry;
-pub mod testing;

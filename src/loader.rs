@@ -7,13 +7,16 @@
 //! "the rules at this path" means.
 //!
 //! It must not parse or check anything (that is [`crate::lang::compile`]),
-//! and it never writes.
+//! and it never writes. [`check_options`] gathers from the environment
+//! what checking needs and `lang` may not read itself.
 
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::lang::{SourceFile, Sources};
+use chrono::NaiveDate;
+
+use crate::lang::{CheckOptions, SourceFile, Sources};
 
 /// The largest rules file accepted. Spans are 32-bit byte offsets, and no
 /// hand-written rule set comes near this; a bigger file is almost surely
@@ -22,6 +25,16 @@ pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// The extension of rules files inside a rules directory.
 pub const RULES_EXTENSION: &str = "rules";
+
+/// The options every command compiles rules with: `today` (from the
+/// caller's clock) and as many parse threads as this process may use
+/// cores (which reads cgroup limits: I/O that `lang` leaves to us).
+pub fn check_options(today: NaiveDate) -> CheckOptions {
+    CheckOptions {
+        today,
+        parse_threads: std::thread::available_parallelism().map_or(1, usize::from),
+    }
+}
 
 /// Why a rules path could not be read. Every variant names the path.
 #[derive(Debug, thiserror::Error)]

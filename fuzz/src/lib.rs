@@ -11,9 +11,7 @@ use switchboard::lang::format::format_source;
 use switchboard::lang::{compile, CheckOptions, Contact, Outcome, RuleSet, SourceFile, Sources, Value};
 
 fn options() -> CheckOptions {
-    CheckOptions {
-        today: NaiveDate::from_ymd_opt(2026, 3, 1).unwrap_or_default(),
-    }
+    CheckOptions::new(NaiveDate::from_ymd_opt(2026, 3, 1).unwrap_or_default())
 }
 
 /// A few calls that exercise different paths of a rule set: in and out

@@ -8,9 +8,10 @@
 //! Sun 29 Mar: clocks go forward 02:00 -> 03:00
 //! ```
 //!
-//! The opening of each date comes from [`WeeklyHours::day_plan`], the same
-//! data `within hours` tests read, so the calendar cannot disagree with the
-//! rules. Times are wall-clock times in the zone (`--zone`, else the
+//! The day-by-day model is [`Calendar`] in `lang` (each date's opening from
+//! [`WeeklyHours::day_plan`], the same data `within hours` tests read, so
+//! the calendar cannot disagree with the rules); this module only prints
+//! it. Times are wall-clock times in the zone (`--zone`, else the
 //! `timezone` of the file that defines the hours, else UTC), as a time test
 //! reads them: the zone decides when the clocks change, and a window that
 //! spans a change is marked (the skipped hour never opens, the repeated
@@ -23,17 +24,18 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::exit::ExitStatus;
 use super::{ColorChoice, Format};
-use crate::lang::ast::{Day, DefinitionValue, Item};
-use crate::lang::parse::parse_file;
-use crate::lang::schedule::{ClockTime, DayPlan, HolidayRule, Period, WeeklyHours, DAY_MINUTES};
+use crate::lang::ast::Day;
+use crate::lang::calendar::{Calendar, CalendarDay, ClockChange};
+use crate::lang::schedule::{ClockTime, HolidayRule, Period, WeeklyHours};
+use crate::lang::symbols::Kind;
 use crate::lang::{suggest, RuleSet};
-use crate::testing::instant::parse_zone;
+use crate::suites::instant::parse_zone;
 
 /// The longest range shown, in days (a decade): a typo in a year should
 /// not print a century.
@@ -100,9 +102,9 @@ pub fn execute(
     let rule_set = &rule_set;
     let Some(hours) = rule_set.hours_named(&args.hours) else {
         let names: Vec<&str> = rule_set
-            .hours
-            .iter()
-            .filter_map(|hours| hours.name.as_deref())
+            .symbols()
+            .of_kind(Kind::Hours)
+            .map(|symbol| symbol.name.as_str())
             .collect();
         let mut message = format!(
             "error: {}: no hours named `{}`",
@@ -180,196 +182,16 @@ struct Definition {
     zone: Option<Tz>,
 }
 
+/// The definition from the rule set's symbol table, not from parsing the
+/// files again: its zone is the one the checker gave the defining file.
 fn find_definition(rule_set: &RuleSet, name: &str) -> Option<Definition> {
-    rule_set.sources().iter().find_map(|(id, file)| {
-        let ast = parse_file(file, id).ok()?;
-        let definition = ast.items.iter().find_map(|item| match item {
-            Item::Definition(definition)
-                if definition.name.node == name
-                    && matches!(definition.value, DefinitionValue::Hours(_)) =>
-            {
-                Some(definition)
-            }
-            _ => None,
-        })?;
-        let zone = ast.items.iter().find_map(|item| match item {
-            Item::Timezone(zone) => zone.node.parse::<Tz>().ok(),
-            _ => None,
-        });
-        Some(Definition {
-            file: file.name.clone(),
-            line: file.line_col(definition.span.start as usize).0,
-            zone,
-        })
+    let symbol = rule_set.symbols().get(name)?;
+    let file = rule_set.sources().get(symbol.span.file)?;
+    Some(Definition {
+        file: file.name.clone(),
+        line: file.line(symbol.span.start as usize),
+        zone: symbol.zone,
     })
-}
-
-// ---------------------------------------------------------------- the model
-
-/// A change of the zone's UTC offset, seen on the wall clock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct ClockChange {
-    /// The wall-clock time just before the change, e.g. 02:00.
-    before: NaiveDateTime,
-    /// The wall-clock time just after it, e.g. 03:00.
-    after: NaiveDateTime,
-}
-
-impl ClockChange {
-    fn forward(&self) -> bool {
-        self.after > self.before
-    }
-
-    /// The wall-clock minutes of `date` the change skips (forward) or
-    /// repeats (back).
-    fn affected(&self, date: NaiveDate) -> Option<Period> {
-        let (first, last) = if self.forward() {
-            (self.before, self.after)
-        } else {
-            (self.after, self.before)
-        };
-        let minute = |at: NaiveDateTime| -> u32 {
-            if at.date() < date {
-                0
-            } else if at.date() > date {
-                DAY_MINUTES
-            } else {
-                at.hour_minute()
-            }
-        };
-        let period = Period::new(minute(first), minute(last));
-        (period.start < period.end).then_some(period)
-    }
-}
-
-trait HourMinute {
-    fn hour_minute(&self) -> u32;
-}
-
-impl HourMinute for NaiveDateTime {
-    fn hour_minute(&self) -> u32 {
-        use chrono::Timelike;
-        self.hour() * 60 + self.minute()
-    }
-}
-
-#[derive(Debug)]
-struct CalendarDay {
-    plan: DayPlan,
-    /// Clock changes whose wall-clock "before" falls on this date.
-    changes: Vec<ClockChange>,
-    /// The open periods the clock changes touch, with what happens to them.
-    change_marks: Vec<(Period, ClockChange)>,
-}
-
-#[derive(Debug)]
-struct Calendar {
-    zone: Tz,
-    from: NaiveDate,
-    to: NaiveDate,
-    days: Vec<CalendarDay>,
-}
-
-impl Calendar {
-    fn build(
-        rule_set: &RuleSet,
-        hours: &WeeklyHours,
-        zone: Tz,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> Calendar {
-        let changes = clock_changes(zone, from, to);
-        let mut days = Vec::new();
-        let mut date = from;
-        while date <= to {
-            let plan = hours.day_plan(date, &rule_set.holidays);
-            let today: Vec<ClockChange> = changes
-                .iter()
-                .copied()
-                .filter(|change| change.before.date() == date || change.after.date() == date)
-                .collect();
-            let change_marks = today
-                .iter()
-                .filter_map(|change| change.affected(date).map(|period| (period, *change)))
-                .flat_map(|(affected, change)| {
-                    plan.open
-                        .iter()
-                        .filter_map(move |open| open.intersect(&affected).map(|p| (p, change)))
-                })
-                .collect();
-            days.push(CalendarDay {
-                plan,
-                changes: today
-                    .into_iter()
-                    .filter(|change| change.before.date() == date)
-                    .collect(),
-                change_marks,
-            });
-            let Some(next) = date.succ_opt() else {
-                break;
-            };
-            date = next;
-        }
-        Calendar {
-            zone,
-            from,
-            to,
-            days,
-        }
-    }
-}
-
-/// Every change of `zone`'s UTC offset whose wall-clock time falls between
-/// `from` and `to` (a day's margin each side), in order. Zones change at
-/// most a few times a year, so a scan in 15-minute steps with a bisection
-/// to the second on each change is exact and cheap.
-fn clock_changes(zone: Tz, from: NaiveDate, to: NaiveDate) -> Vec<ClockChange> {
-    const STEP: i64 = 15 * 60;
-    let offset = |at: i64| -> i64 {
-        DateTime::from_timestamp(at, 0).map_or(0, |instant| {
-            i64::from(
-                zone.offset_from_utc_datetime(&instant.naive_utc())
-                    .fix()
-                    .local_minus_utc(),
-            )
-        })
-    };
-    let start = (from - Duration::days(1))
-        .and_hms_opt(0, 0, 0)
-        .map_or(0, |at| at.and_utc().timestamp());
-    let end = (to + Duration::days(2))
-        .and_hms_opt(0, 0, 0)
-        .map_or(0, |at| at.and_utc().timestamp());
-    let mut changes = Vec::new();
-    let mut at = start;
-    let mut current = offset(at);
-    while at < end {
-        let next = at + STEP;
-        let next_offset = offset(next);
-        if next_offset != current {
-            // The first second with the new offset lies in (at, next].
-            let (mut low, mut high) = (at, next);
-            while high - low > 1 {
-                let middle = low + (high - low) / 2;
-                if offset(middle) == current {
-                    low = middle;
-                } else {
-                    high = middle;
-                }
-            }
-            let wall =
-                |offset: i64| DateTime::from_timestamp(high + offset, 0).map(|at| at.naive_utc());
-            if let (Some(before), Some(after)) = (wall(current), wall(next_offset)) {
-                let day = before.date();
-                if day >= from && day <= to || after.date() >= from && after.date() <= to {
-                    changes.push(ClockChange { before, after });
-                }
-            }
-            current = next_offset;
-        }
-        at = next;
-    }
-    changes
 }
 
 // ---------------------------------------------------------------- human
@@ -636,59 +458,23 @@ mod tests {
     #![expect(clippy::unwrap_used, reason = "tests")]
 
     use super::*;
+    use crate::lang::calendar::clock_changes;
+    use crate::lang::schedule::DAY_MINUTES;
 
     fn date(text: &str) -> NaiveDate {
         parse_date(text).unwrap()
     }
 
     #[test]
-    fn paris_changes_clocks_twice_in_2026() {
+    fn clock_changes_are_described_by_direction() {
         let paris: Tz = "Europe/Paris".parse().unwrap();
         let changes = clock_changes(paris, date("2026-01-01"), date("2026-12-31"));
-        let described: Vec<(String, String)> = changes
-            .iter()
-            .map(|c| (c.before.date().to_string(), describe_change(c)))
-            .collect();
-        assert_eq!(
-            described,
-            vec![
-                (
-                    "2026-03-29".to_owned(),
-                    "clocks go forward 02:00 -> 03:00".to_owned()
-                ),
-                (
-                    "2026-10-25".to_owned(),
-                    "clocks go back 03:00 -> 02:00".to_owned()
-                ),
-            ]
-        );
-        assert_eq!(
-            changes[0].affected(date("2026-03-29")),
-            Some(Period::new(120, 180))
-        );
-        assert!(clock_changes(Tz::UTC, date("2026-01-01"), date("2026-12-31")).is_empty());
-    }
-
-    #[test]
-    fn southern_hemisphere_and_half_hour_zones() {
-        let sydney: Tz = "Australia/Sydney".parse().unwrap();
-        let changes = clock_changes(sydney, date("2026-04-01"), date("2026-10-31"));
-        let described: Vec<String> = changes
-            .iter()
-            .map(|c| format!("{} {}", c.before.date(), describe_change(c)))
-            .collect();
-        assert_eq!(
-            described,
-            vec![
-                "2026-04-05 clocks go back 03:00 -> 02:00",
-                "2026-10-04 clocks go forward 02:00 -> 03:00"
-            ]
-        );
-        let lord_howe: Tz = "Australia/Lord_Howe".parse().unwrap();
-        let changes = clock_changes(lord_howe, date("2026-10-01"), date("2026-10-31"));
         assert_eq!(
             changes.iter().map(describe_change).collect::<Vec<_>>(),
-            vec!["clocks go forward 02:00 -> 02:30"]
+            vec![
+                "clocks go forward 02:00 -> 03:00",
+                "clocks go back 03:00 -> 02:00"
+            ]
         );
     }
 

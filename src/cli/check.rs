@@ -65,7 +65,7 @@ pub fn execute(
     color: bool,
     today: NaiveDate,
 ) -> io::Result<ExitStatus> {
-    let options = CheckOptions { today };
+    let options = loader::check_options(today);
     let mut status = ExitStatus::Success;
     let mut report = Report::default();
 

@@ -21,7 +21,7 @@ use std::path::Path;
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::lang::{compile, render, CheckOptions, RuleSet};
+use crate::lang::{compile, render, RuleSet};
 use crate::loader;
 
 pub use exit::ExitStatus;
@@ -152,7 +152,7 @@ fn load_rule_set(
             return Ok(Err(ExitStatus::Failure));
         }
     };
-    let compiled = compile(sources, &CheckOptions { today });
+    let compiled = compile(sources, &loader::check_options(today));
     match compiled.rule_set {
         Some(rule_set) if compiled.error_count() == 0 => Ok(Ok(rule_set)),
         _ => {

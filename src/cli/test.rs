@@ -4,7 +4,7 @@
 //! It finds suites (a directory's `*.test.yaml`, the test file beside a
 //! rules file, or a test file given directly), compiles each suite's rules
 //! with [`crate::loader`] and [`crate::lang::compile`] like `check` and
-//! `serve` do, and runs the cases with [`crate::testing`], which decides
+//! `serve` do, and runs the cases with [`crate::suites`], which decides
 //! calls with the evaluator `serve` and `explain` use. This file only finds
 //! files and prints.
 //!
@@ -28,8 +28,8 @@ use crate::lang::outcome::{Decision, RuleTrace};
 use crate::lang::render::{self, JsonFile};
 use crate::lang::{compile, Action, CheckOptions, RuleSet, Sources};
 use crate::loader;
-use crate::testing::runner::{self, CaseResult, SuiteRun};
-use crate::testing::{self, is_test_file, rule_label, test_beside, Case, Suite};
+use crate::suites::runner::{self, CaseResult, SuiteRun};
+use crate::suites::{self, is_test_file, rule_label, test_beside, Case, Suite};
 
 /// The exit codes of `test`, as shown at the end of its `--help`.
 pub const EXIT_CODES_HELP: &str = "\
@@ -81,7 +81,7 @@ pub fn execute(
     color: bool,
     today: NaiveDate,
 ) -> io::Result<ExitStatus> {
-    let options = CheckOptions { today };
+    let options = loader::check_options(today);
     let mut report = Report::default();
     for path in &args.paths {
         match discover(path) {
@@ -334,7 +334,7 @@ fn run_suite(path: &Path, rules_override: Option<&Path>, options: &CheckOptions)
             return report;
         }
     };
-    match testing::prepare(&suite, &rule_set) {
+    match suites::prepare(&suite, &rule_set) {
         Ok(cases) => {
             report.run = Some(runner::run(&rule_set, &cases));
             report.cases = cases;

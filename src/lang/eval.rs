@@ -812,6 +812,7 @@ mod tests {
         RuleSet {
             sources: Arc::new(Sources::single("t.rules", TEXT)),
             revision: "test".into(),
+            symbols: Default::default(),
             index: crate::lang::index::RuleIndex::build(&rules),
             rules,
             hours: vec![WeeklyHours::new(

@@ -1,11 +1,16 @@
 //! The rules language: parse, check, evaluate.
 //!
-//! Pure and synchronous: nothing in this module does I/O, spawns, or knows
-//! about tokio, axum, reqwest or notify. `check`, `explain`, `test` and
+//! Pure and synchronous: nothing in this module does I/O, reads the clock,
+//! or knows about tokio, axum, reqwest or notify. It spawns no thread of
+//! its own accord: only [`parse::parse_file_in_parts`] (and [`compile`],
+//! through [`CheckOptions::parse_threads`]) parses the parts of a large
+//! file on scoped threads, as many as the caller allows, all joined before
+//! it returns. `check`, `explain`, `test` and
 //! `serve` all go through [`compile`] and [`RuleSet::evaluate`] /
 //! [`RuleSet::explain`].
 
 pub mod ast;
+pub mod calendar;
 pub mod call;
 pub mod check;
 pub mod code;
@@ -22,6 +27,7 @@ pub mod schedule;
 pub mod source;
 pub mod span;
 pub mod suggest;
+pub mod symbols;
 pub mod value;
 
 use std::sync::Arc;
@@ -45,6 +51,20 @@ pub struct CheckOptions {
     /// "Today" for warnings about the coming months (DST gaps); passed in
     /// because this module does not read the clock.
     pub today: NaiveDate,
+    /// How many threads may parse one large file (1: the calling thread
+    /// only). Passed in because counting the cores this process may use
+    /// reads cgroup files, and this module does no I/O.
+    pub parse_threads: usize,
+}
+
+impl CheckOptions {
+    /// Options for `today`, parsing on the calling thread only.
+    pub fn new(today: NaiveDate) -> CheckOptions {
+        CheckOptions {
+            today,
+            parse_threads: 1,
+        }
+    }
 }
 
 /// The result of compiling a set of rules files.
@@ -78,7 +98,7 @@ pub fn compile(sources: Sources, options: &CheckOptions) -> Compiled {
     let mut files = Vec::with_capacity(sources.len());
     let mut diagnostics = Vec::new();
     for (id, file) in sources.iter() {
-        match parse::parse_file(file, id) {
+        match parse::parse_file_in_parts(file, id, options.parse_threads) {
             Ok(ast) => files.push(ast),
             Err(errors) => diagnostics.extend(errors),
         }

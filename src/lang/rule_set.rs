@@ -16,6 +16,7 @@ use super::index::RuleIndex;
 use super::schedule::{HolidayCalendar, WeeklyHours};
 use super::source::Sources;
 use super::span::Span;
+use super::symbols::{SymbolValue, Symbols};
 use super::value::Value;
 
 #[derive(Debug, Clone)]
@@ -23,6 +24,8 @@ pub struct RuleSet {
     pub(crate) sources: Arc<Sources>,
     /// A short content hash of every file's name and text.
     pub(crate) revision: String,
+    /// Every definition as resolved, and each file's `timezone`.
+    pub(crate) symbols: Symbols,
     pub(crate) rules: Vec<CompiledRule>,
     pub(crate) hours: Vec<WeeklyHours>,
     pub(crate) holidays: Vec<HolidayCalendar>,
@@ -60,21 +63,40 @@ impl RuleSet {
         self.uses_last_agent
     }
 
+    /// Every definition as the checker resolved it.
+    pub fn symbols(&self) -> &Symbols {
+        &self.symbols
+    }
+
     /// Names and lines of the rules, in order.
     pub fn rules(&self) -> impl Iterator<Item = RuleInfo<'_>> {
-        self.rules.iter().enumerate().map(|(index, rule)| RuleInfo {
+        self.rules
+            .iter()
+            .enumerate()
+            .map(|(index, rule)| self.rule_info(index, rule))
+    }
+
+    /// The rule at `index` (as [`RuleInfo::index`] gives it).
+    pub fn rule(&self, index: usize) -> Option<RuleInfo<'_>> {
+        Some(self.rule_info(index, self.rules.get(index)?))
+    }
+
+    fn rule_info<'a>(&'a self, index: usize, rule: &'a CompiledRule) -> RuleInfo<'a> {
+        RuleInfo {
             index,
             name: rule.name.as_deref(),
             file: self.sources.file_name(rule.span.file),
             line: rule.line,
-        })
+            zone: self.symbols.zone_of(rule.span.file),
+        }
     }
 
     /// The calendar of a named `hours` definition, for `switchboard calendar`.
     pub fn hours_named(&self, name: &str) -> Option<&WeeklyHours> {
-        self.hours
-            .iter()
-            .find(|hours| hours.name.as_deref() == Some(name))
+        match self.symbols.get(name)?.value {
+            SymbolValue::Hours(index) => self.hours.get(index),
+            _ => None,
+        }
     }
 }
 
@@ -85,6 +107,9 @@ pub struct RuleInfo<'a> {
     pub name: Option<&'a str>,
     pub file: &'a str,
     pub line: u32,
+    /// The `timezone` of its file: the zone its time tests read, unless a
+    /// test names its own.
+    pub zone: Option<Tz>,
 }
 
 #[derive(Debug, Clone)]

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use sha2::{Digest, Sha256};
 use unicode_width::UnicodeWidthChar;
 
 use super::span::{FileId, Span};
@@ -138,6 +139,21 @@ impl Sources {
 
     pub fn file_name(&self, id: FileId) -> &str {
         self.get(id).map_or("<unknown>", |file| file.name.as_str())
+    }
+
+    /// A SHA-256 of every file's name and text, in order: the one content
+    /// hash behind the rule set's revision and the reload's "unchanged"
+    /// test, so the two cannot disagree on what counts as a change.
+    pub fn digest(&self) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        for file in &self.files {
+            // Length prefixes keep ("ab", "c") and ("a", "bc") apart.
+            hasher.update((file.name.len() as u64).to_le_bytes());
+            hasher.update(file.name.as_bytes());
+            hasher.update((file.text.len() as u64).to_le_bytes());
+            hasher.update(file.text.as_bytes());
+        }
+        hasher.finalize().into()
     }
 }
 

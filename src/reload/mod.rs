@@ -27,7 +27,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use arc_swap::{ArcSwap, Guard};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::lang::render::{self, JsonFile};
 use crate::lang::{self, CheckOptions, Diagnostic, RuleSet, Sources};
@@ -282,11 +281,9 @@ impl RulesHandle {
         let previous = self.inner.active.load_full();
         let outcome = match read_sources(&self.inner.path) {
             Err(rejection) => ReloadOutcome::Rejected(rejection),
-            Ok(sources) if fingerprint(&sources) == previous.fingerprint => {
-                ReloadOutcome::Unchanged {
-                    revision: previous.revision().to_owned(),
-                }
-            }
+            Ok(sources) if sources.digest() == previous.fingerprint => ReloadOutcome::Unchanged {
+                revision: previous.revision().to_owned(),
+            },
             Ok(sources) => {
                 match compile_sources(sources).and_then(|a| self.inner.policy.admit(a)) {
                     Err(rejection) => ReloadOutcome::Rejected(rejection),
@@ -396,9 +393,7 @@ pub fn check_text(name: &str, text: &str) -> CheckReport {
 }
 
 fn check_options() -> CheckOptions {
-    CheckOptions {
-        today: Utc::now().date_naive(),
-    }
+    loader::check_options(Utc::now().date_naive())
 }
 
 fn read_sources(path: &Path) -> Result<Sources, Rejection> {
@@ -414,7 +409,7 @@ fn compile_path(path: &Path) -> Result<ActiveRules, Rejection> {
 }
 
 fn compile_sources(sources: Sources) -> Result<ActiveRules, Rejection> {
-    let fingerprint = fingerprint(&sources);
+    let fingerprint = sources.digest();
     let files = sources.iter().map(|(_, file)| file.name.clone()).collect();
     let compiled = lang::compile(sources, &check_options());
     let report = Report::new(&compiled.diagnostics, &compiled.sources);
@@ -432,19 +427,6 @@ fn compile_sources(sources: Sources) -> Result<ActiveRules, Rejection> {
             report: Some(report),
         }),
     }
-}
-
-/// A hash of every file's name and text, length-prefixed so that moving
-/// text between names changes it.
-fn fingerprint(sources: &Sources) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    for (_, file) in sources.iter() {
-        hasher.update((file.name.len() as u64).to_le_bytes());
-        hasher.update(file.name.as_bytes());
-        hasher.update((file.text.len() as u64).to_le_bytes());
-        hasher.update(file.text.as_bytes());
-    }
-    hasher.finalize().into()
 }
 
 /// Reloads on every SIGHUP until the runtime stops. The signal handler is

@@ -269,9 +269,7 @@ rule "everyone else"
 when always
 transfer to team sales
 "#;
-    let options = CheckOptions {
-        today: Utc::now().date_naive(),
-    };
+    let options = CheckOptions::new(Utc::now().date_naive());
     let compiled = lang::compile(Sources::single("main.rules", rules), &options);
     let Some(rule_set) = compiled.rule_set else {
         panic!("rules do not compile: {:?}", compiled.diagnostics);

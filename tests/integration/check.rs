@@ -17,9 +17,7 @@ use switchboard::lang::{
 
 /// The fixed "today" of every test: DST gaps of 2026 are in range.
 fn options() -> CheckOptions {
-    CheckOptions {
-        today: NaiveDate::from_ymd_opt(2026, 1, 15).unwrap(),
-    }
+    CheckOptions::new(NaiveDate::from_ymd_opt(2026, 1, 15).unwrap())
 }
 
 fn compile(text: &str) -> Compiled {
@@ -898,9 +896,7 @@ fn no_dst_warning_without_a_fixed_zone_or_a_gap() {
 #[test]
 fn the_dst_window_is_the_twelve_months_from_today() {
     let text = "timezone \"Europe/Paris\"\nhours h = sun 02:30-05:00\nwhen within hours h keep\n";
-    let later = CheckOptions {
-        today: NaiveDate::from_ymd_opt(2026, 6, 1).unwrap(),
-    };
+    let later = CheckOptions::new(NaiveDate::from_ymd_opt(2026, 6, 1).unwrap());
     let compiled = lang::compile(Sources::single("t.rules", text), &later);
     assert_eq!(
         only(&compiled, "dst-gap").message,
@@ -1054,6 +1050,61 @@ fn the_reference_example_builds_a_rule_set() {
     );
     assert!(rule_set.uses_last_agent());
     assert!(rule_set.hours_named("office").is_some());
+}
+
+#[test]
+fn the_symbol_table_holds_each_definition_as_resolved_with_its_files_zone() {
+    use switchboard::lang::call::{TeamRef, UserRef};
+    use switchboard::lang::symbols::{Kind, NumberValue, SymbolValue};
+    let compiled = compile_files(&[
+        (
+            "a.rules",
+            "timezone \"Europe/London\"\nnumber main = \"+33 1 76 36 06 95\"\nagent alice = \"alice@example.com\"\n\
+             when number == main transfer to alice, team sales\n",
+        ),
+        (
+            "b.rules",
+            "team sales = \"Sales\"\nhours office = mon-fri 09:00-17:00\n\
+             when within hours office keep\n",
+        ),
+    ]);
+    assert_eq!(compiled.error_count(), 0, "{:?}", compiled.diagnostics);
+    let rule_set = compiled.rule_set.unwrap();
+    let symbols = rule_set.symbols();
+    let main = symbols.get("main").unwrap();
+    assert_eq!(
+        main.value,
+        SymbolValue::Number(NumberValue::E164("+33176360695".into()))
+    );
+    assert_eq!(main.kind(), Kind::Number);
+    assert_eq!(main.zone, Some(chrono_tz::Europe::London));
+    assert_eq!(main.span.file, FileId(0));
+    assert_eq!(
+        compiled.sources.get(FileId(0)).unwrap().slice(main.span),
+        "main"
+    );
+    assert_eq!(
+        symbols.get("alice").unwrap().value,
+        SymbolValue::Agent(UserRef::Email("alice@example.com".into()))
+    );
+    let sales = symbols.get("sales").unwrap();
+    assert_eq!(
+        sales.value,
+        SymbolValue::Team(TeamRef::Name("Sales".into()))
+    );
+    assert_eq!((sales.span.file, sales.zone), (FileId(1), None));
+    assert_eq!(symbols.get("office").unwrap().kind(), Kind::Hours);
+    assert!(rule_set.hours_named("office").is_some());
+    assert!(rule_set.hours_named("sales").is_none());
+    assert!(symbols.get("nothing").is_none());
+    assert_eq!(
+        symbols.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["main", "alice", "sales", "office"]
+    );
+    assert_eq!(symbols.zone_of(FileId(0)), Some(chrono_tz::Europe::London));
+    assert_eq!(symbols.zone_of(FileId(1)), None);
+    let zones: Vec<_> = rule_set.rules().map(|rule| rule.zone).collect();
+    assert_eq!(zones, [Some(chrono_tz::Europe::London), None]);
 }
 
 #[test]

@@ -314,3 +314,70 @@ fn help_documents_the_exit_codes() {
         output.stdout
     );
 }
+
+#[test]
+fn calendar_and_suites_read_a_definition_in_the_zone_of_its_file() {
+    // Two files, two zones: `office` and the rule that reads it are in
+    // New York, but the first file (by name) says London. The calendar
+    // shows `office` in New York; a case expecting the New York rule must
+    // read its `at:` on the same clock, not the first file's.
+    let rules = Rules::new();
+    rules.write(
+        "a.rules",
+        "timezone \"Europe/London\"\n\
+         number london = 1\n\
+         hours desk = mon-fri 09:00-17:00\n\
+         rule \"london open\" when number == london and within hours desk keep\n",
+    );
+    rules.write(
+        "b.rules",
+        "timezone \"America/New_York\"\n\
+         number new_york = 2\n\
+         hours office = mon-fri 09:00-17:00\n\
+         rule \"new york open\" when number == new_york and within hours office keep\n",
+    );
+    rules.write(
+        "b.test.yaml",
+        "rules: .\n\
+         call: { caller: \"+33 6 12 34 56 78\" }\n\
+         cases:\n\
+         \x20 - name: half past nine in New York is office hours\n\
+         \x20   at: 2026-03-03T09:30\n\
+         \x20   call: { number: 2 }\n\
+         \x20   expect: { rule: new york open }\n\
+         \x20 - name: half past nine in London is desk hours\n\
+         \x20   at: 2026-03-03T09:30\n\
+         \x20   call: { number: 1 }\n\
+         \x20   expect: { rule: london open }\n",
+    );
+
+    let calendar = Cmd::new()
+        .args(["calendar", "--hours", "office", "--rules"])
+        .arg(rules.path())
+        .args(["--from", "2026-03-03", "--to", "2026-03-03"])
+        .run();
+    calendar.code(0);
+    assert!(
+        calendar
+            .stdout
+            .contains("wall-clock times in America/New_York"),
+        "{}",
+        calendar.stdout
+    );
+    assert!(
+        calendar.stdout.contains("Tue 03 Mar 09:00-17:00"),
+        "{}",
+        calendar.stdout
+    );
+
+    let test = Cmd::new()
+        .arg("test")
+        .arg(rules.path().join("b.test.yaml"))
+        .run();
+    assert!(
+        test.stdout.contains("2 passed, 0 failed"),
+        "{}",
+        test.stdout
+    );
+    test.code(0);
+}

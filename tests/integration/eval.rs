@@ -100,9 +100,7 @@ fn inbound() -> String {
 }
 
 fn compile_rules(name: &str, text: &str) -> RuleSet {
-    let options = CheckOptions {
-        today: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
-    };
+    let options = CheckOptions::new(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap());
     let compiled = compile(Sources::single(name, text), &options);
     let errors: Vec<String> = compiled
         .diagnostics

@@ -65,9 +65,7 @@ type Verdict = (Option<Vec<Option<String>>>, Vec<(String, &'static str)>);
 fn verdict(text: &str) -> Verdict {
     let compiled = compile(
         Sources::single("x.rules", text),
-        &CheckOptions {
-            today: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
-        },
+        &CheckOptions::new(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()),
     );
     let names = compiled.rule_set.as_ref().map(|rules| {
         rules

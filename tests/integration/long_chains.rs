@@ -20,7 +20,7 @@ use switchboard::lang::call::{Call, Caller, Direction};
 use switchboard::lang::check::check;
 use switchboard::lang::format::format_file;
 use switchboard::lang::outcome::Outcome;
-use switchboard::lang::parse::parse_file;
+use switchboard::lang::parse::parse_file_in_parts;
 use switchboard::lang::{
     AvailabilityList, CheckOptions, Contact, Context, FileId, RuleSet, SourceFile, Sources, Value,
 };
@@ -47,15 +47,19 @@ fn on_small_stack<T: Send>(work: impl FnOnce() -> T + Send) -> T {
     })
 }
 
+/// Parses as `compile` does in the product (`loader::check_options`):
+/// with the cores this process may use. A file this large is then parsed
+/// in parts on scoped threads of the default stack size; on the calling
+/// small stack, a debug build's parser overflows at the deepest nesting
+/// (`parse::nesting::MAX_NESTING`).
 fn parse(text: &str) -> ast::File {
-    parse_file(&SourceFile::new("chain.rules", text), FileId(0)).unwrap()
+    let threads = switchboard::loader::check_options(NaiveDate::MIN).parse_threads;
+    parse_file_in_parts(&SourceFile::new("chain.rules", text), FileId(0), threads).unwrap()
 }
 
 fn rule_set(file: &ast::File, text: &str) -> RuleSet {
     let sources = Arc::new(Sources::single("chain.rules", text));
-    let options = CheckOptions {
-        today: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
-    };
+    let options = CheckOptions::new(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap());
     let (rule_set, diagnostics) = check(std::slice::from_ref(file), &sources, &options);
     assert!(diagnostics.iter().all(|d| !d.is_error()), "{diagnostics:?}");
     rule_set.unwrap()

@@ -818,9 +818,7 @@ mod tests {
     fn lowered(condition: &str) -> Cond {
         let compiled = compile(
             Sources::single("t.rules", format!("when {condition} keep")),
-            &CheckOptions {
-                today: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
-            },
+            &CheckOptions::new(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()),
         );
         let rule_set = compiled.rule_set.unwrap();
         rule_set.rules.into_iter().next().unwrap().condition

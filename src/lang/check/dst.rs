@@ -4,76 +4,28 @@
 //! Such a time never happens that day, so the window silently opens later
 //! or closes earlier than written. Gaps are computed from chrono-tz's
 //! tables for the 12 months from `CheckOptions::today` (never from the
-//! clock), once per zone, and only for the zones time tests actually fix:
+//! clock) by [`clock_changes`], the function the calendar uses, once per
+//! zone, and only for the zones time tests actually fix:
 //! with the zone taken from the call, the checker cannot know it.
 
 use std::collections::HashMap;
 
-use chrono::{Days, Months, NaiveDate, NaiveDateTime, Offset, TimeDelta, TimeZone};
+use chrono::{Months, NaiveDate, NaiveDateTime, TimeDelta};
 use chrono_tz::Tz;
 
 use super::times::weekday_index;
 use super::Checker;
+use crate::lang::calendar::{clock_changes, ClockChange};
 use crate::lang::code::Code;
 use crate::lang::diagnostic::Diagnostic;
 
-/// Local wall-clock times that do not exist: `[from, to)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Gap {
-    pub(super) from: NaiveDateTime,
-    pub(super) to: NaiveDateTime,
-}
-
-/// Seconds east of UTC of `zone` at a UTC instant.
-fn offset_at(zone: Tz, utc: NaiveDateTime) -> i32 {
-    zone.offset_from_utc_datetime(&utc).fix().local_minus_utc()
-}
-
-/// The gaps of `zone` whose start falls on a local date in `[first, last)`.
-pub(super) fn gaps(zone: Tz, first: NaiveDate, last: NaiveDate) -> Vec<Gap> {
-    let mut found = Vec::new();
-    let day = TimeDelta::days(1);
-    // Walk UTC days (with a day of margin each side, as local dates and
-    // UTC dates differ by up to 14 hours); at most one transition a day.
-    let (Some(start), Some(end)) = (
-        first.checked_sub_days(Days::new(1)),
-        last.checked_add_days(Days::new(1)),
-    ) else {
-        return found;
-    };
-    let mut at = start.and_time(chrono::NaiveTime::MIN);
-    let end = end.and_time(chrono::NaiveTime::MIN);
-    let mut offset = offset_at(zone, at);
-    while at < end {
-        let next = at + day;
-        let next_offset = offset_at(zone, next);
-        if next_offset != offset {
-            // Binary search, in whole seconds, for the first second with
-            // the new offset.
-            let (mut low, mut high) = (0_i64, 86_400_i64);
-            while high - low > 1 {
-                let middle = low + (high - low) / 2;
-                if offset_at(zone, at + TimeDelta::seconds(middle)) == offset {
-                    low = middle;
-                } else {
-                    high = middle;
-                }
-            }
-            let high = at + TimeDelta::seconds(high);
-            if next_offset > offset {
-                let gap = Gap {
-                    from: high + TimeDelta::seconds(i64::from(offset)),
-                    to: high + TimeDelta::seconds(i64::from(next_offset)),
-                };
-                if (first..last).contains(&gap.from.date()) {
-                    found.push(gap);
-                }
-            }
-        }
-        at = next;
-        offset = next_offset;
-    }
-    found
+/// The clock changes of `zone` that skip wall-clock times (`[before,
+/// after)` never happens), starting on a local date in `[first, last)`.
+pub(super) fn gaps(zone: Tz, first: NaiveDate, last: NaiveDate) -> Vec<ClockChange> {
+    clock_changes(zone, first, last)
+        .into_iter()
+        .filter(|change| change.forward() && (first..last).contains(&change.before.date()))
+        .collect()
 }
 
 fn clock(time: NaiveDateTime) -> String {
@@ -88,7 +40,7 @@ impl Checker<'_> {
         let last = first
             .checked_add_months(Months::new(12))
             .unwrap_or(NaiveDate::MAX);
-        let mut gaps_by_zone: HashMap<Tz, Vec<Gap>> = HashMap::new();
+        let mut gaps_by_zone: HashMap<Tz, Vec<ClockChange>> = HashMap::new();
         let mut found = Vec::new();
         for &(hours, zone) in &self.zoned_hours {
             let zone_gaps = gaps_by_zone
@@ -99,16 +51,16 @@ impl Checker<'_> {
             };
             for boundary in boundaries {
                 let hit = zone_gaps.iter().find_map(|gap| {
-                    gap.from
+                    gap.before
                         .date()
                         .iter_days()
-                        .take_while(|date| *date <= gap.to.date())
+                        .take_while(|date| *date <= gap.after.date())
                         .filter(|date| boundary.days.get(weekday_index(*date)) == Some(&true))
                         .map(|date| {
                             date.and_time(chrono::NaiveTime::MIN)
                                 + TimeDelta::minutes(i64::from(boundary.minute))
                         })
-                        .find(|time| gap.from <= *time && *time < gap.to)
+                        .find(|time| gap.before <= *time && *time < gap.after)
                         .map(|time| (time, *gap))
                 });
                 if let Some((time, gap)) = hit {
@@ -120,12 +72,12 @@ impl Checker<'_> {
             let help = if boundary.is_start {
                 format!(
                     "that day the window opens at {} instead, once the clocks have jumped",
-                    clock(gap.to)
+                    clock(gap.after)
                 )
             } else {
                 format!(
                     "that day the window closes at {} instead, when the clocks jump",
-                    clock(gap.from)
+                    clock(gap.before)
                 )
             };
             self.report(
@@ -137,8 +89,8 @@ impl Checker<'_> {
                         clock(time),
                         time.format("%a %-d %b %Y"),
                         zone.name(),
-                        clock(gap.from),
-                        clock(gap.to)
+                        clock(gap.before),
+                        clock(gap.after)
                     ),
                 )
                 .with_help(help),
@@ -166,9 +118,9 @@ mod tests {
         let found = gaps(chrono_tz::Europe::Paris, date(2026, 1, 1), date(2027, 1, 1));
         assert_eq!(
             found,
-            vec![Gap {
-                from: at(2026, 3, 29, 2, 0),
-                to: at(2026, 3, 29, 3, 0),
+            vec![ClockChange {
+                before: at(2026, 3, 29, 2, 0),
+                after: at(2026, 3, 29, 3, 0),
             }]
         );
     }
@@ -181,15 +133,15 @@ mod tests {
             date(2027, 1, 1),
         );
         assert_eq!(found.len(), 1);
-        assert_eq!(found[0].from, at(2026, 3, 8, 2, 0));
-        assert_eq!(found[0].to, at(2026, 3, 8, 3, 0));
+        assert_eq!(found[0].before, at(2026, 3, 8, 2, 0));
+        assert_eq!(found[0].after, at(2026, 3, 8, 3, 0));
         let found = gaps(
             chrono_tz::Australia::Sydney,
             date(2026, 1, 1),
             date(2027, 1, 1),
         );
         assert_eq!(found.len(), 1);
-        assert_eq!(found[0].from, at(2026, 10, 4, 2, 0));
+        assert_eq!(found[0].before, at(2026, 10, 4, 2, 0));
     }
 
     #[test]

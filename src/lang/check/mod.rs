@@ -31,7 +31,6 @@ use std::sync::Arc;
 
 use chrono_tz::Tz;
 use regex::Regex;
-use sha2::{Digest, Sha256};
 
 use super::ast;
 use super::call::{TeamRef, UserRef};
@@ -83,22 +82,14 @@ pub fn check(
     checker.warn_duplicate_rule_names(&rule_names);
     checker.warn_unreachable(&rules, &conditions);
     checker.warn_dst_gaps();
-    checker.finish(rules)
+    checker.finish(rules, &file_zones)
 }
 
 /// A short content hash of every file's name and text: the rule set's
 /// revision, shown on `/status`, in logs and in each decision.
 pub fn revision(sources: &Sources) -> String {
-    let mut hasher = Sha256::new();
-    for (_, file) in sources.iter() {
-        // Length prefixes keep ("ab", "c") and ("a", "bc") apart.
-        hasher.update((file.name.len() as u64).to_le_bytes());
-        hasher.update(file.name.as_bytes());
-        hasher.update((file.text.len() as u64).to_le_bytes());
-        hasher.update(file.text.as_bytes());
-    }
-    hasher
-        .finalize()
+    sources
+        .digest()
         .iter()
         .take(6)
         .map(|byte| format!("{byte:02x}"))
@@ -262,15 +253,21 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn finish(mut self, rules: Vec<CompiledRule>) -> (Option<RuleSet>, Vec<Diagnostic>) {
+    fn finish(
+        mut self,
+        rules: Vec<CompiledRule>,
+        file_zones: &HashMap<FileId, Tz>,
+    ) -> (Option<RuleSet>, Vec<Diagnostic>) {
         diagnostic::sort(&mut self.diagnostics);
         if self.error_count > 0 {
             return (None, self.diagnostics);
         }
         let index = RuleIndex::build(&rules);
+        let symbols = self.symbols(file_zones);
         let rule_set = RuleSet {
             sources: Arc::clone(self.sources),
             revision: revision(self.sources),
+            symbols,
             rules,
             index,
             hours: self.hours,

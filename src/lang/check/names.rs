@@ -7,57 +7,17 @@
 
 use std::collections::HashMap;
 
+use chrono_tz::Tz;
+
 use super::{looks_like_email, Checker, NumberAlias};
 use crate::lang::ast::{self, DefinitionValue, IdOrText};
 use crate::lang::call::{TeamRef, UserRef};
 use crate::lang::code::Code;
 use crate::lang::diagnostic::Diagnostic;
-use crate::lang::span::Span;
+use crate::lang::span::{FileId, Span};
 use crate::lang::suggest;
-
-/// The kinds of definitions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Kind {
-    Number,
-    Hours,
-    Holidays,
-    Agent,
-    Team,
-}
-
-impl Kind {
-    fn of(value: &DefinitionValue) -> Kind {
-        match value {
-            DefinitionValue::Number(_) => Kind::Number,
-            DefinitionValue::Hours(_) => Kind::Hours,
-            DefinitionValue::Holidays(_) => Kind::Holidays,
-            DefinitionValue::Agent(_) => Kind::Agent,
-            DefinitionValue::Team(_) => Kind::Team,
-        }
-    }
-
-    /// The keyword that defines this kind (`hours office = ...`).
-    pub(super) fn keyword(self) -> &'static str {
-        match self {
-            Kind::Number => "number",
-            Kind::Hours => "hours",
-            Kind::Holidays => "holidays",
-            Kind::Agent => "agent",
-            Kind::Team => "team",
-        }
-    }
-
-    /// The kind in a sentence: "`x` is {described}".
-    pub(super) fn described(self) -> &'static str {
-        match self {
-            Kind::Number => "an Aircall number",
-            Kind::Hours => "hours",
-            Kind::Holidays => "holidays",
-            Kind::Agent => "an agent",
-            Kind::Team => "a team",
-        }
-    }
-}
+pub(super) use crate::lang::symbols::Kind;
+use crate::lang::symbols::{NumberValue, Symbol, SymbolValue, Symbols};
 
 /// A definition in the namespace.
 #[derive(Debug)]
@@ -328,6 +288,43 @@ impl<'a> Checker<'a> {
             diagnostic = diagnostic.with_help(help);
         }
         self.report(diagnostic);
+    }
+
+    /// The symbol table of a rule set without errors: each definition with
+    /// the value lowered for it and the zone of its file.
+    pub(super) fn symbols(&self, file_zones: &HashMap<FileId, Tz>) -> Symbols {
+        let symbols = self
+            .names
+            .entries
+            .iter()
+            .filter_map(|entry| {
+                let value = match entry.kind {
+                    Kind::Number => SymbolValue::Number(match self.numbers.get(entry.slot)? {
+                        NumberAlias::Id(id) => NumberValue::Id(*id),
+                        NumberAlias::E164(e164) => NumberValue::E164(e164.clone()),
+                        // Reported as an error, so no rule set is built.
+                        NumberAlias::Invalid => return None,
+                    }),
+                    Kind::Hours => SymbolValue::Hours(entry.slot),
+                    Kind::Holidays => SymbolValue::Holidays(entry.slot),
+                    Kind::Agent => SymbolValue::Agent(self.agents.get(entry.slot)?.clone()),
+                    Kind::Team => SymbolValue::Team(self.teams.get(entry.slot)?.clone()),
+                };
+                Some(Symbol {
+                    name: entry.name.to_owned(),
+                    value,
+                    span: entry.span,
+                    zone: file_zones.get(&entry.span.file).copied(),
+                })
+            })
+            .collect();
+        let mut zones = vec![None; self.sources.len()];
+        for (file, zone) in file_zones {
+            if let Some(slot) = zones.get_mut(file.0 as usize) {
+                *slot = Some(*zone);
+            }
+        }
+        Symbols::new(symbols, zones)
     }
 
     /// Warns about definitions that nothing refers to.

@@ -37,16 +37,25 @@ type Node<'i> = Pair<'i, Rule>;
 mod chunks;
 mod nesting;
 
-/// Parses one rules file.
+/// Parses one rules file on the calling thread.
 pub fn parse_file(file: &SourceFile, id: FileId) -> Result<ast::File, Vec<Diagnostic>> {
+    parse_file_in_parts(file, id, 1)
+}
+
+/// Parses one rules file, a large one in up to `threads` parts at once on
+/// scoped threads (joined before this returns); the syntax tree is the
+/// same whatever `threads` is.
+pub fn parse_file_in_parts(
+    file: &SourceFile,
+    id: FileId,
+    threads: usize,
+) -> Result<ast::File, Vec<Diagnostic>> {
     let text: &str = &file.text;
     if let Some(position) = nesting::too_deep(text) {
         return Err(vec![nesting_error(text, id, position)]);
     }
-    // Asking for the cores reads cgroup files: only worth it for a file
-    // large enough to split.
     let threads = if chunks::worth_splitting(text) {
-        std::thread::available_parallelism().map_or(1, usize::from)
+        threads
     } else {
         1
     };
@@ -1241,6 +1250,11 @@ mod tests {
             let cut = parse_parts(&text, FileId(0), &parts).unwrap();
             assert_eq!(cut, whole, "{threads} parts");
         }
+        // The parallelism the caller passes in changes nothing but speed.
+        let file = SourceFile::new("big.rules", text.as_str());
+        let alone = parse_file(&file, FileId(0)).unwrap();
+        assert_eq!(alone.items, whole);
+        assert_eq!(parse_file_in_parts(&file, FileId(0), 3).unwrap(), alone);
     }
 
     #[test]

@@ -153,6 +153,7 @@ impl RuleSet {
         Some(RuleSet {
             sources: self.sources.clone(),
             revision: self.revision.clone(),
+            symbols: self.symbols.clone(),
             rules: vec![rule],
             hours: self.hours.clone(),
             holidays: self.holidays.clone(),

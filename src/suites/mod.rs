@@ -5,8 +5,10 @@
 //! ([`suite`]: the shape, unknown keys refused); [`prepare`] then gives
 //! each case its meaning against the compiled rules: the call built through
 //! the same webhook decoding `serve` uses ([`Envelope::to_call`]), the
-//! instant ([`instant`]), expected rules looked up by name, expected
-//! targets resolved like the rules resolve them. Every problem of every case
+//! instant ([`instant`]; without a zone, in the zone of the expected
+//! rule's file), expected rules looked up by name, expected targets
+//! resolved like the rules resolve them, names from the rule set's symbol
+//! table. Every problem of every case
 //! is reported at once. [`runner::run`] decides each call with
 //! [`RuleSet::evaluate`] and explains failures with [`RuleSet::explain`]:
 //! there is no second evaluator here, only comparison.
@@ -26,10 +28,11 @@ use chrono_tz::Tz;
 use serde_json::{json, Map, Value as Json};
 
 use crate::aircall::webhook::{unix_seconds, Envelope};
-use crate::lang::ast::{DefinitionValue, IdOrText, Item, Ringing, RoutingAction, TargetRef};
-use crate::lang::call::{Agent, AvailabilityList, Call, TeamRef, UserRef};
+use crate::lang::ast::{Item, Ringing, RoutingAction, TargetRef};
+use crate::lang::call::{Agent, AvailabilityList, Call};
 use crate::lang::outcome::{TeamTarget, UserTarget};
 use crate::lang::parse::parse_file;
+use crate::lang::symbols::{Kind, NumberValue, SymbolValue};
 use crate::lang::{phone, suggest, Contact, FileId, RuleSet, SourceFile, Target};
 
 use suite::{ActionKind, CallFields, CaseFile, ExpectFields, NumberInput, SuiteFile, TargetInput};
@@ -218,13 +221,13 @@ pub fn prepare(suite: &Suite, rule_set: &RuleSet) -> Result<Vec<Case>, Vec<Strin
         .map(|call| call.0.clone())
         .unwrap_or_default();
     let default_at = match &suite.file.at {
-        Some(at) => match instant::parse_instant(at, preparer.zone) {
-            Ok(at) => Some(at),
+        Some(at) => match instant::parse_instant(at, preparer.default_zone()) {
+            Ok(_) => Some(DefaultAt::Valid(at)),
             Err(problem) => {
                 problems.push(format!("at: {problem}"));
                 // As for a case's `at`: report this problem once, not as a
                 // missing instant in every case.
-                Some(DateTime::UNIX_EPOCH)
+                Some(DefaultAt::Invalid)
             }
         },
         None => None,
@@ -256,107 +259,66 @@ pub fn prepare(suite: &Suite, rule_set: &RuleSet) -> Result<Vec<Case>, Vec<Strin
     }
 }
 
-/// The definitions of the rules that targets can name, by name.
-#[derive(Debug, Default)]
-struct Names {
-    agents: HashMap<String, UserRef>,
-    teams: HashMap<String, TeamRef>,
-    /// `number` aliases: their digits in E.164 (`None` for an id alias).
-    numbers: HashMap<String, Option<String>>,
-    /// The first `timezone` of the rules files.
-    zone: Option<Tz>,
-}
-
-impl Names {
-    fn read(rule_set: &RuleSet) -> Names {
-        let mut names = Names::default();
-        for (id, file) in rule_set.sources().iter() {
-            // The files compiled, so they parse; a failure here only means
-            // fewer names to offer.
-            let Ok(ast) = parse_file(file, id) else {
-                continue;
-            };
-            for item in &ast.items {
-                match item {
-                    Item::Timezone(zone) => {
-                        if names.zone.is_none() {
-                            names.zone = zone.node.parse().ok();
-                        }
-                    }
-                    Item::Definition(definition) => {
-                        let name = definition.name.node.clone();
-                        match &definition.value {
-                            DefinitionValue::Agent(IdOrText::Id(id)) => {
-                                names.agents.insert(name, UserRef::Id(id.node));
-                            }
-                            DefinitionValue::Agent(IdOrText::Text(email)) => {
-                                names
-                                    .agents
-                                    .insert(name, UserRef::Email(email.node.clone()));
-                            }
-                            DefinitionValue::Team(IdOrText::Id(id)) => {
-                                names.teams.insert(name, TeamRef::Id(id.node));
-                            }
-                            DefinitionValue::Team(IdOrText::Text(team)) => {
-                                names.teams.insert(name, TeamRef::Name(team.node.clone()));
-                            }
-                            DefinitionValue::Number(IdOrText::Id(_)) => {
-                                names.numbers.insert(name, None);
-                            }
-                            DefinitionValue::Number(IdOrText::Text(digits)) => {
-                                let e164 = phone::normalize(&digits.node, None).map(|n| n.e164);
-                                names.numbers.insert(name, e164);
-                            }
-                            DefinitionValue::Hours(_) | DefinitionValue::Holidays(_) => {}
-                        }
-                    }
-                    Item::Rule(_) => {}
-                }
-            }
-        }
-        names
-    }
-
-    fn all(&self) -> Vec<&str> {
-        let mut all: Vec<&str> = self
-            .agents
-            .keys()
-            .chain(self.teams.keys())
-            .chain(self.numbers.keys())
-            .map(String::as_str)
-            .collect();
-        all.sort_unstable();
-        all
-    }
-}
-
 struct Preparer<'s> {
     base: &'s Path,
     rule_set: &'s RuleSet,
-    names: Names,
-    /// The zone of `at:` values without one.
-    zone: Option<Tz>,
+    /// The suite's `zone:`, which every `at:` without a zone is read in.
+    suite_zone: Option<Tz>,
+    /// Else the `timezone` of the first rules file that has one, for cases
+    /// that name no rule.
+    first_file_zone: Option<Tz>,
     zone_error: Option<Result<(), String>>,
     payloads: HashMap<String, Result<Json, String>>,
 }
 
 impl<'s> Preparer<'s> {
     fn new(suite: &'s Suite, rule_set: &'s RuleSet) -> Preparer<'s> {
-        let names = Names::read(rule_set);
-        let (zone, zone_error) = match &suite.file.zone {
+        let (suite_zone, zone_error) = match &suite.file.zone {
             Some(zone) => match instant::parse_zone(zone) {
                 Ok(zone) => (Some(zone), None),
                 Err(problem) => (None, Some(Err(problem))),
             },
-            None => (names.zone, None),
+            None => (None, None),
         };
+        let symbols = rule_set.symbols();
+        let first_file_zone = rule_set
+            .sources()
+            .iter()
+            .find_map(|(file, _)| symbols.zone_of(file));
         Preparer {
             base: base_dir(&suite.path),
             rule_set,
-            names,
-            zone,
+            suite_zone,
+            first_file_zone,
             zone_error,
             payloads: HashMap::new(),
+        }
+    }
+
+    /// The zone of a suite-wide `at:` without one: the suite's `zone:`,
+    /// else the first rules file's `timezone`.
+    fn default_zone(&self) -> Option<Tz> {
+        self.suite_zone.or(self.first_file_zone)
+    }
+
+    /// The zone a case's `at:` without one is read in: the suite's
+    /// `zone:`, else the `timezone` of the file that defines the rule the
+    /// case expects (the clock the checker gives that rule's time tests,
+    /// and the zone `switchboard calendar` shows its file's hours in), else
+    /// the first rules file's `timezone`.
+    fn case_zone(&self, expect: Option<&Expectation>) -> Option<Tz> {
+        if self.suite_zone.is_some() {
+            return self.suite_zone;
+        }
+        let expected_rule = match expect.and_then(|expect| expect.rule.as_ref()) {
+            Some(ExpectedRule::Rule { indexes, .. }) => indexes.first().copied(),
+            _ => None,
+        };
+        let rule_zone =
+            expected_rule.and_then(|index| self.rule_set.rule(index).map(|rule| rule.zone));
+        match rule_zone {
+            Some(zone) => zone,
+            None => self.first_file_zone,
         }
     }
 
@@ -364,20 +326,32 @@ impl<'s> Preparer<'s> {
         &mut self,
         case: &CaseFile,
         default_call: &CallFields,
-        default_at: Option<DateTime<Utc>>,
+        default_at: Option<DefaultAt<'_>>,
     ) -> Result<Case, Vec<String>> {
         let mut problems = Vec::new();
-        let at = match &case.at {
-            Some(at) => match instant::parse_instant(at, self.zone) {
+        // Resolved first, as the expected rule decides the zone of `at`;
+        // its problems are listed after those of `at` and `call`.
+        let expected = self.expectation(&case.expect.0);
+        let zone = self.case_zone(expected.as_ref().ok());
+        let (at, key) = match (&case.at, default_at) {
+            (Some(at), _) => (Some(at.as_str()), "at"),
+            (None, Some(DefaultAt::Valid(at))) => (Some(at), "at (the suite's)"),
+            // Already reported once for the suite.
+            (None, Some(DefaultAt::Invalid)) => (None, ""),
+            (None, None) => (None, ""),
+        };
+        let at = match at {
+            Some(at) => match instant::parse_instant(at, zone) {
                 Ok(at) => Some(at),
                 Err(problem) => {
-                    problems.push(format!("at: {problem}"));
+                    problems.push(format!("{key}: {problem}"));
                     // Stands in for the bad instant so that the call's own
                     // problems (and only those) are reported too.
                     Some(DateTime::UNIX_EPOCH)
                 }
             },
-            None => default_at,
+            None if matches!(default_at, Some(DefaultAt::Invalid)) => Some(DateTime::UNIX_EPOCH),
+            None => None,
         };
         let fields = match &case.call {
             Some(call) => default_call.merged(&call.0),
@@ -390,7 +364,7 @@ impl<'s> Preparer<'s> {
                 None
             }
         };
-        let expect = match self.expectation(&case.expect.0) {
+        let expect = match expected {
             Ok(expect) => Some(expect),
             Err(errors) => {
                 problems.extend(
@@ -744,12 +718,12 @@ impl<'s> Preparer<'s> {
                 ))
             }
             TargetRef::Name(name) => self.named_target(&name.node, ringing)?,
-            TargetRef::TeamAlias(name) => match self.names.teams.get(&name.node) {
-                Some(team) => Target::Team {
+            TargetRef::TeamAlias(name) => match self.symbol_value(&name.node) {
+                Some(SymbolValue::Team(team)) => Target::Team {
                     team: team.clone().into(),
                     ringing,
                 },
-                None => return Err(format!("`{}` is not a team of the rules", name.node)),
+                _ => return Err(format!("`{}` is not a team of the rules", name.node)),
             },
         };
         if ringing.is_some() && !matches!(resolved, Target::Team { .. }) {
@@ -758,31 +732,53 @@ impl<'s> Preparer<'s> {
         Ok(ExpectedTarget(resolved))
     }
 
+    /// The value of the definition named `name`, from the symbol table.
+    fn symbol_value(&self, name: &str) -> Option<&'s SymbolValue> {
+        let rule_set: &'s RuleSet = self.rule_set;
+        rule_set.symbols().get(name).map(|symbol| &symbol.value)
+    }
+
     fn named_target(&self, name: &str, ringing: Option<Ringing>) -> Result<Target, String> {
-        if let Some(user) = self.names.agents.get(name) {
-            return Ok(Target::User(user.clone().into()));
-        }
-        if let Some(team) = self.names.teams.get(name) {
-            return Ok(Target::Team {
+        match self.symbol_value(name) {
+            Some(SymbolValue::Agent(user)) => Ok(Target::User(user.clone().into())),
+            Some(SymbolValue::Team(team)) => Ok(Target::Team {
                 team: team.clone().into(),
                 ringing,
-            });
-        }
-        match self.names.numbers.get(name) {
-            Some(Some(e164)) => Ok(Target::Number(e164.clone())),
-            Some(None) => Err(format!(
+            }),
+            Some(SymbolValue::Number(NumberValue::E164(e164))) => Ok(Target::Number(e164.clone())),
+            Some(SymbolValue::Number(NumberValue::Id(_))) => Err(format!(
                 "number `{name}` is given by its Aircall id; a transfer goes to digits"
             )),
-            None => {
+            Some(SymbolValue::Hours(_) | SymbolValue::Holidays(_)) | None => {
                 let mut problem =
                     format!("no agent, team or number is named `{name}` in the rules");
-                if let Some(found) = suggest::closest(name, self.names.all()) {
+                let mut targets: Vec<&str> = self
+                    .rule_set
+                    .symbols()
+                    .iter()
+                    .filter(|symbol| {
+                        matches!(symbol.kind(), Kind::Agent | Kind::Team | Kind::Number)
+                    })
+                    .map(|symbol| symbol.name.as_str())
+                    .collect();
+                // Sorted, so that a tie between two close names always
+                // suggests the same one.
+                targets.sort_unstable();
+                if let Some(found) = suggest::closest(name, targets) {
                     problem.push_str(&format!("; {}", suggest::did_you_mean(found)));
                 }
                 Err(problem)
             }
         }
     }
+}
+
+/// A suite-wide `at:`: its text, read again in each case's zone, or
+/// invalid (reported once for the suite).
+#[derive(Debug, Clone, Copy)]
+enum DefaultAt<'a> {
+    Valid(&'a str),
+    Invalid,
 }
 
 /// `data.KEY` is present and not null.
