@@ -761,7 +761,7 @@ fn describe_hours(
 #[cfg(test)]
 mod tests {
     //! The evaluator against hand-built rule sets (no parser involved);
-    //! `tests/eval.rs` covers the language end to end.
+    //! `tests/integration/eval.rs` covers the language end to end.
     #![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
     use std::collections::BTreeSet;
