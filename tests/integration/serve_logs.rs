@@ -2,7 +2,10 @@
 //! revision; no secret (API token, webhook token, admin token, the Basic
 //! header, tokens a client guessed) ever appears in them.
 //!
-//! One test only: it installs the process-wide log subscriber.
+//! One test only: it installs the process-wide log subscriber. Every test
+//! of the binary runs in this process, so the capture holds their lines
+//! too: no secret may appear in any of them, and the decisions are looked
+//! for by this test's own call ids.
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
@@ -94,6 +97,16 @@ async fn decisions_are_logged_once_and_secrets_never() {
         transfers(&aircall).await.len() == 1
     })
     .await;
+    // The fake has the request before the dispatcher has the answer: wait
+    // for the outcome line, not for a quiet moment.
+    eventually("the transfer's outcome in the logs", || {
+        let logged = captured
+            .text()
+            .lines()
+            .any(|line| line.contains(r#""call_id":7001"#) && line.contains(r#""status":"sent""#));
+        async move { logged }
+    })
+    .await;
     server.stop().await;
 
     let logs = captured.text();
@@ -116,8 +129,11 @@ async fn decisions_are_logged_once_and_secrets_never() {
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
         .collect();
+    let ours =
+        |line: &&serde_json::Value| (7001..=7004).contains(&line["call_id"].as_i64().unwrap_or(0));
     let decisions: Vec<&serde_json::Value> = lines
         .iter()
+        .filter(ours)
         .filter(|line| {
             line["message"]
                 .as_str()
