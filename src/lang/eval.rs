@@ -407,14 +407,20 @@ impl<'e> Env<'e> {
         matched.then(|| self.decide(position, rule))
     }
 
+    /// Recurses only into a nested chain or a `not`, so its depth is the
+    /// condition's nesting, not its length. A test operand is evaluated in
+    /// the loop rather than through a call to `condition`: most operands
+    /// are tests, and the call cost a few percent of a decision.
     fn condition<T: Tracer>(&mut self, condition: &Cond, tracer: &mut T) -> bool {
         match condition {
-            Cond::And(operands) => operands
-                .iter()
-                .all(|operand| self.condition(operand, tracer)),
-            Cond::Or(operands) => operands
-                .iter()
-                .any(|operand| self.condition(operand, tracer)),
+            Cond::And(operands) => operands.iter().all(|operand| match operand {
+                Cond::Test(test) => self.test(test, tracer),
+                nested => self.condition(nested, tracer),
+            }),
+            Cond::Or(operands) => operands.iter().any(|operand| match operand {
+                Cond::Test(test) => self.test(test, tracer),
+                nested => self.condition(nested, tracer),
+            }),
             Cond::Not(inner) => !self.condition(inner, tracer),
             Cond::Test(test) => self.test(test, tracer),
         }

@@ -3,7 +3,8 @@
 //! Chains of 100,000 terms (of `or`, of `and`, of both mixed, inside
 //! groups, and spread over the deepest nesting the parser allows) go
 //! through every walk of a condition: parse, check, evaluate, explain, and
-//! `fmt`, whose output must say the same thing and format to itself. Each
+//! `fmt`, whose output must say the same thing and format to itself; an
+//! error in the middle of such a chain is reported, not a crash. Each
 //! runs on a thread with a small stack: a walk that recursed once per term
 //! would overflow it and abort the whole test binary, which is how the bug
 //! showed in the server (a reload on a blocking thread).
@@ -21,8 +22,10 @@ use switchboard::lang::check::check;
 use switchboard::lang::format::format_file;
 use switchboard::lang::outcome::Outcome;
 use switchboard::lang::parse::parse_file_in_parts;
+use switchboard::lang::render::render;
 use switchboard::lang::{
-    AvailabilityList, CheckOptions, Contact, Context, FileId, RuleSet, SourceFile, Sources, Value,
+    compile, AvailabilityList, CheckOptions, Contact, Context, FileId, RuleSet, SourceFile,
+    Sources, Value,
 };
 
 const TERMS: usize = 100_000;
@@ -419,4 +422,42 @@ fn issue_15_long_chains_at_the_deepest_nesting() {
     );
     // The top-level `or` is broken; its operands (groups included) are not.
     assert_eq!(formatted.lines().count(), per_level + 1 + 6);
+}
+
+#[test]
+fn issue_15_errors_in_a_long_chain_are_reported() {
+    on_small_stack(|| {
+        let compile = |condition: String| {
+            let text = file(&condition);
+            let compiled = compile(
+                Sources::single("chain.rules", text),
+                &CheckOptions::new(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()),
+            );
+            // Rendering walks no condition, but must cope with a long line.
+            let rendered = render(&compiled.diagnostics, &compiled.sources, false);
+            let codes: Vec<&str> = compiled
+                .diagnostics
+                .iter()
+                .map(|d| d.code.as_str())
+                .collect();
+            (codes, rendered)
+        };
+        let half = TERMS / 2;
+        // `=` for `==` in the middle of the chain.
+        let (codes, rendered) = compile(format!(
+            "{} or contact.n = 1 or {}",
+            chain(0..half, "or", "contact.n == #"),
+            chain(half..TERMS, "or", "contact.n == #")
+        ));
+        assert_eq!(codes, ["syntax"]);
+        assert!(rendered.contains("compare with `==`"));
+        // A misspelt subject in the middle of the chain.
+        let (codes, rendered) = compile(format!(
+            "{} or caller.contry exists or {}",
+            chain(0..half, "or", "contact.n == #"),
+            chain(half..TERMS, "or", "contact.n == #")
+        ));
+        assert_eq!(codes, ["unknown-subject"]);
+        assert!(rendered.contains("caller.country"));
+    });
 }
