@@ -104,14 +104,6 @@ async fn two_replicas_transfer_each_call_exactly_once() {
         transfers(&aircall).await.len() >= calls.len()
     })
     .await;
-    // Give a straggler the chance to show up before counting.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let mut per_call: HashMap<String, usize> = HashMap::new();
-    for request in transfers(&aircall).await {
-        *per_call.entry(request.url.path().to_owned()).or_default() += 1;
-    }
-    assert_eq!(per_call.len(), calls.len());
-    assert!(per_call.values().all(|&n| n == 1), "{per_call:?}");
 
     // The shared log: per call one decided record, the rest duplicates
     // (which replica won each call is a matter of timing).
@@ -131,9 +123,18 @@ async fn two_replicas_transfer_each_call_exactly_once() {
         .map(|e| e.replica.as_str())
         .collect();
     assert_eq!(decided_by.len(), calls.len());
+
+    // Stopping finishes every queued action: a late duplicate would have
+    // been sent by then, so the count below is final.
     for server in servers {
         server.stop().await;
     }
+    let mut per_call: HashMap<String, usize> = HashMap::new();
+    for request in transfers(&aircall).await {
+        *per_call.entry(request.url.path().to_owned()).or_default() += 1;
+    }
+    assert_eq!(per_call.len(), calls.len());
+    assert!(per_call.values().all(|&n| n == 1), "{per_call:?}");
     db.drop_db().await;
 }
 
