@@ -22,6 +22,7 @@
 pub mod watch;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::{ArcSwap, Guard};
@@ -194,6 +195,8 @@ struct Inner {
     last: Mutex<Option<ReloadRecord>>,
     /// Serialises reloads: compile and swap happen as one step.
     reloading: Mutex<()>,
+    /// Reloads done since start-up, whatever their outcome.
+    reloads: AtomicU64,
     metrics: Arc<Metrics>,
 }
 
@@ -239,6 +242,7 @@ impl RulesHandle {
                 active: ArcSwap::from_pointee(active),
                 last: Mutex::new(None),
                 reloading: Mutex::new(()),
+                reloads: AtomicU64::new(0),
                 metrics,
             }),
         })
@@ -304,6 +308,12 @@ impl RulesHandle {
         outcome
     }
 
+    /// How many reloads were done since start-up, whatever their outcome
+    /// (unchanged ones too): a generation to wait on.
+    pub fn reloads(&self) -> u64 {
+        self.inner.reloads.load(Ordering::Acquire)
+    }
+
     fn record(&self, trigger: Trigger, outcome: &ReloadOutcome) {
         let trigger_name = trigger.as_str();
         let revision = self.inner.active.load().revision().to_owned();
@@ -361,6 +371,8 @@ impl RulesHandle {
             .last
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(record);
+        // Counted last: whoever sees the new count sees the record too.
+        self.inner.reloads.fetch_add(1, Ordering::Release);
     }
 }
 

@@ -23,6 +23,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -48,6 +49,17 @@ pub struct WatchConfig {
 #[derive(Debug)]
 pub struct RulesWatcher {
     task: JoinHandle<()>,
+    relevant: Arc<AtomicU64>,
+}
+
+impl RulesWatcher {
+    /// How many file events so far concerned the rules (each asks for a
+    /// reload). Events are counted in the order the system delivers them,
+    /// so a test can tell that an event was judged irrelevant by waiting
+    /// for a later relevant one, instead of waiting for nothing to happen.
+    pub fn relevant_events(&self) -> u64 {
+        self.relevant.load(Ordering::Relaxed)
+    }
 }
 
 impl Drop for RulesWatcher {
@@ -67,6 +79,8 @@ pub fn spawn_watcher(handle: RulesHandle, config: WatchConfig) -> notify::Result
     // Capacity 1: one pending "something changed" is all the loop needs.
     let (tx, rx) = mpsc::channel::<()>(1);
     let filter = Arc::clone(&targets);
+    let relevant_events = Arc::new(AtomicU64::new(0));
+    let counted = Arc::clone(&relevant_events);
     let on_event = move |event: notify::Result<Event>| {
         let relevant = match &event {
             Ok(event) => filter
@@ -79,6 +93,7 @@ pub fn spawn_watcher(handle: RulesHandle, config: WatchConfig) -> notify::Result
             }
         };
         if relevant {
+            counted.fetch_add(1, Ordering::Relaxed);
             // Full means a reload is already pending.
             let _ = tx.try_send(());
         }
@@ -107,7 +122,10 @@ pub fn spawn_watcher(handle: RulesHandle, config: WatchConfig) -> notify::Result
         }
         None => tokio::spawn(async {}),
     };
-    Ok(RulesWatcher { task })
+    Ok(RulesWatcher {
+        task,
+        relevant: relevant_events,
+    })
 }
 
 async fn run(

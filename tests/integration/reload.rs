@@ -161,7 +161,7 @@ async fn configmap_symlink_swap() {
 async fn a_rules_directory_takes_new_files() {
     let rules = RulesDir::new(&version(1));
     let handle = load(rules.path());
-    let _watcher = watch(&handle, WatchMode::Inotify);
+    let watcher = watch(&handle, WatchMode::Inotify);
     assert_eq!(handle.current().rule_set.rule_count(), 1);
     std::fs::write(
         rules.path().join("extra.rules"),
@@ -174,10 +174,30 @@ async fn a_rules_directory_takes_new_files() {
     })
     .await;
     assert_eq!(handle.current().files.len(), 2);
-    // Files that are not `*.rules` do not matter.
+    // Files that are not `*.rules` do not matter. (Any file of the
+    // directory asks for a reload, which finds the rules unchanged.)
+    let applied = handle.current().revision().to_owned();
     std::fs::write(rules.path().join("notes.txt"), "not rules").unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    touch_after_everything_before(&handle, &watcher, &rules.file()).await;
     assert_eq!(handle.current().rule_set.rule_count(), 2);
+    assert_eq!(handle.current().revision(), applied);
+    assert_eq!(handle.last_reload().unwrap().outcome, "unchanged");
+}
+
+/// Changes `file`'s modification time without writing it (one relevant
+/// event), and waits for the reload it causes: by then the watcher has
+/// judged every event the system delivered before it.
+async fn touch_after_everything_before(handle: &RulesHandle, watcher: &RulesWatcher, file: &Path) {
+    let (reloads, relevant) = (handle.reloads(), watcher.relevant_events());
+    std::fs::File::open(file)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() + Duration::from_secs(1))
+        .unwrap();
+    eventually("the touch to be seen and reloaded", || {
+        let seen = watcher.relevant_events() > relevant && handle.reloads() > reloads;
+        async move { seen }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,13 +217,19 @@ async fn polling_sees_changes_too() {
 async fn a_reload_does_not_trigger_another() {
     let rules = RulesDir::new(&version(1));
     let handle = load(&rules.file());
-    let _watcher = watch(&handle, WatchMode::Inotify);
+    let watcher = watch(&handle, WatchMode::Inotify);
     std::fs::write(rules.file(), version(2)).unwrap();
     wait_for_version(&handle, 2).await;
-    let at = handle.last_reload().unwrap().at;
-    // Our own reads of the file must not look like changes.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(handle.last_reload().unwrap().at, at);
+    // Our own reads of the file (this reload's, and a few more) must not
+    // look like changes: of everything delivered up to a later touch,
+    // only the touch is relevant.
+    let relevant = watcher.relevant_events();
+    for _ in 0..3 {
+        std::fs::read_to_string(rules.file()).unwrap();
+    }
+    touch_after_everything_before(&handle, &watcher, &rules.file()).await;
+    assert_eq!(watcher.relevant_events(), relevant + 1);
+    assert_eq!(rule_name(&handle), "version 2");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
