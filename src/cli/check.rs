@@ -21,7 +21,7 @@ use chrono::{NaiveDate, Utc};
 use serde::Serialize;
 
 use super::exit::ExitStatus;
-use super::{ColorChoice, Format};
+use super::{Format, Output};
 use crate::config::{Config, ConfigError, Mode};
 use crate::lang::render::{self, JsonFile};
 use crate::lang::{compile, CheckOptions, Compiled};
@@ -38,22 +38,17 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
-
     /// Fail (exit 1) on warnings as well as errors.
     #[arg(long)]
     pub deny_warnings: bool,
 
-    /// Colour the human output.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    pub color: ColorChoice,
+    #[command(flatten)]
+    pub output: Output,
 }
 
 /// Runs `check` against the real stdout/stderr, with today's UTC date.
 pub fn run(args: &CheckArgs) -> ExitStatus {
-    let color = args.color.enabled();
+    let color = args.output.color.enabled();
     super::on_std_streams(|out, err| execute(args, out, err, color, Utc::now().date_naive()))
 }
 
@@ -114,7 +109,7 @@ pub fn execute(
         }
     }
 
-    match args.format {
+    match args.output.format {
         Format::Human => write_human(out, &report, color)?,
         Format::Json => write_json(out, &report)?,
     }

@@ -23,7 +23,7 @@ use chrono::{NaiveDate, Utc};
 use serde::Serialize;
 
 use super::exit::ExitStatus;
-use super::{ColorChoice, Format};
+use super::{Format, Output};
 use crate::lang::outcome::{Decision, RuleTrace};
 use crate::lang::render::{self, JsonFile};
 use crate::lang::{compile, Action, CheckOptions, RuleSet, Sources};
@@ -53,23 +53,18 @@ pub struct TestArgs {
     #[arg(long, value_name = "PATH")]
     pub rules: Option<PathBuf>,
 
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
-
     /// Fail (exit 1) when a rule decided none of a suite's cases.
     #[arg(long)]
     pub deny_uncovered: bool,
 
-    /// Colour the human output.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    pub color: ColorChoice,
+    #[command(flatten)]
+    pub output: Output,
 }
 
 /// Runs `test` against the real stdout/stderr, with today's UTC date for
 /// the checker's warnings.
 pub fn run(args: &TestArgs) -> ExitStatus {
-    let color = args.color.enabled();
+    let color = args.output.color.enabled();
     super::on_std_streams(|out, err| execute(args, out, err, color, Utc::now().date_naive()))
 }
 
@@ -117,7 +112,7 @@ pub fn execute(
             writeln!(err, "error: {}: {problem}", suite.path.display())?;
         }
         if let Some(diagnostics) = &suite.invalid {
-            if args.format == Format::Json {
+            if args.output.format == Format::Json {
                 // The JSON document carries them; stderr still says why.
                 writeln!(
                     err,
@@ -136,7 +131,7 @@ pub fn execute(
             }
         }
     }
-    match args.format {
+    match args.output.format {
         Format::Human => write_human(out, &report, color)?,
         Format::Json => {
             serde_json::to_writer_pretty(&mut *out, &json_report(&report, args.deny_uncovered))?;
