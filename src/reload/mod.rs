@@ -285,11 +285,13 @@ impl RulesHandle {
         let previous = self.inner.active.load_full();
         let outcome = match read_sources(&self.inner.path) {
             Err(rejection) => ReloadOutcome::Rejected(rejection),
-            Ok(sources) if sources.digest() == previous.fingerprint => ReloadOutcome::Unchanged {
-                revision: previous.revision().to_owned(),
-            },
-            Ok(sources) => {
-                match compile_sources(sources).and_then(|a| self.inner.policy.admit(a)) {
+            Ok(sources) => match sources.digest() {
+                digest if digest == previous.fingerprint => ReloadOutcome::Unchanged {
+                    revision: previous.revision().to_owned(),
+                },
+                digest => match compile_sources(sources, digest)
+                    .and_then(|active| self.inner.policy.admit(active))
+                {
                     Err(rejection) => ReloadOutcome::Rejected(rejection),
                     Ok(active) => {
                         let revision = active.revision().to_owned();
@@ -301,8 +303,8 @@ impl RulesHandle {
                             warnings,
                         }
                     }
-                }
-            }
+                },
+            },
         };
         self.record(trigger, &outcome);
         outcome
@@ -417,11 +419,14 @@ fn read_sources(path: &Path) -> Result<Sources, Rejection> {
 }
 
 fn compile_path(path: &Path) -> Result<ActiveRules, Rejection> {
-    compile_sources(read_sources(path)?)
+    let sources = read_sources(path)?;
+    let digest = sources.digest();
+    compile_sources(sources, digest)
 }
 
-fn compile_sources(sources: Sources) -> Result<ActiveRules, Rejection> {
-    let fingerprint = sources.digest();
+/// Compiles `sources`, whose [`Sources::digest`] the caller has already
+/// computed (a reload needs it first, to tell an unchanged set).
+fn compile_sources(sources: Sources, fingerprint: [u8; 32]) -> Result<ActiveRules, Rejection> {
     let files = sources.iter().map(|(_, file)| file.name.clone()).collect();
     let compiled = lang::compile(sources, &check_options());
     let report = Report::new(&compiled.diagnostics, &compiled.sources);
