@@ -16,28 +16,20 @@
 //! being transferred twice then is the "sending" mark: only the claim's
 //! current owner can set it, and a transfer goes out only once it is set.
 
-use std::hash::{BuildHasher, Hasher};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
 
 use super::sql;
 
-/// A new instance id: `PID-RANDOM` (64 random bits, in hex). The pid is
-/// for people matching claims to processes; the random part makes it
-/// unique, across hosts and restarts alike. No replica name: claims and
-/// leases carry it beside, and every claim row (SQLite's hot path too)
-/// holds the id.
-pub(crate) fn new_instance_id() -> String {
-    // `RandomState` is keyed from the operating system's randomness.
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    hasher.write_u128(since_epoch.as_nanos());
-    hasher.write_u32(std::process::id());
-    format!("{}-{:016x}", std::process::id(), hasher.finish())
+/// A new instance id: `PID-RANDOM` (64 random bits from the operating
+/// system, in hex). The pid is for people matching claims to processes;
+/// the random part makes it unique, across hosts and restarts alike. No
+/// replica name: claims and leases carry it beside, and every claim row
+/// (SQLite's hot path too) holds the id.
+pub(crate) fn new_instance_id() -> Result<String, getrandom::Error> {
+    Ok(format!("{}-{:016x}", std::process::id(), getrandom::u64()?))
 }
 
 /// How often a lease of `expiry` is renewed, and how often replicas look
@@ -117,11 +109,13 @@ impl Lease {
 
 #[cfg(test)]
 mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests")]
+
     use super::*;
 
     #[test]
     fn instance_ids_are_unique_within_one_process() {
-        let (a, b) = (new_instance_id(), new_instance_id());
+        let (a, b) = (new_instance_id().unwrap(), new_instance_id().unwrap());
         assert_ne!(a, b);
         assert!(a.starts_with(&format!("{}-", std::process::id())), "{a}");
         assert_eq!(a.len(), b.len());

@@ -84,6 +84,14 @@ pub enum StoreError {
     Closed,
 }
 
+/// A new [`lease::new_instance_id`], or why the store cannot open without.
+fn instance_id(location: &str) -> Result<String, StoreError> {
+    lease::new_instance_id().map_err(|error| StoreError::Open {
+        location: location.to_owned(),
+        message: format!("no randomness for this process's instance id: {error}"),
+    })
+}
+
 fn read_error(error: sqlx::Error) -> StoreError {
     StoreError::Read(error.to_string())
 }
@@ -257,7 +265,7 @@ impl Store {
             message: error.to_string(),
         })?;
         let replica = config.replica_name();
-        let instance = lease::new_instance_id();
+        let instance = instance_id(&shown)?;
         // The lease before any claim: a claim whose owner has no live
         // lease is taken over by the other replicas.
         let lease = match &db {
@@ -376,7 +384,7 @@ impl Store {
                 location: location.clone(),
                 replica: config.replica_name(),
                 // Reads only: it never claims anything.
-                instance: lease::new_instance_id(),
+                instance: instance_id(&location.to_string())?,
                 lease: None,
                 heartbeat: std::sync::Mutex::new(None),
                 unowned_looked_for: AtomicBool::new(true),
